@@ -1,0 +1,1 @@
+"""Sans-IO codecs of the repository format: chunking, crypto, compression, objects (layer 1)."""
