@@ -168,6 +168,14 @@ class StorageError(SitesnapError):
     http_status = 502
     code = "storage"
 
+    def __init__(
+        self, detail: str = "", *, transient: bool = False, hint: str | None = None, **kwargs: Any
+    ) -> None:
+        # ``transient`` marks failures worth retrying (timeouts, 5xx, dropped
+        # connections); the retry wrapper retries nothing else.
+        super().__init__(detail, hint=hint, **kwargs)
+        self.transient = transient
+
 
 class ObjectNotFound(StorageError):
     """Object not found: {detail}"""
