@@ -28,6 +28,7 @@ a user mistake never shows a traceback.
     ├── RestoreError                  exit 19
     ├── SnapshotNotFound              exit 20
     ├── AppendOnlyError               exit 21
+    ├── NotificationError             exit 22  an alert channel could not deliver
     └── Interrupted                   exit 130
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "Interrupted",
     "MissingTool",
     "NoSpace",
+    "NotificationError",
     "ObjectExists",
     "ObjectNotFound",
     "PermissionDenied",
@@ -245,6 +247,15 @@ class AppendOnlyError(SitesnapError):
     http_status = 403
     code = "append_only"
     default_hint = "This repository is append-only; run forget/prune with separate credentials."
+
+
+class NotificationError(SitesnapError):
+    """Cannot send notification: {detail}"""
+
+    exit_code = 22
+    http_status = 502
+    code = "notification"
+    default_hint = "Check the channel's address and credentials, then run 'sitesnap alert test'."
 
 
 class Interrupted(SitesnapError):
