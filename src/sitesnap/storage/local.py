@@ -17,13 +17,23 @@ import errno
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from sitesnap.errors import NoSpace, ObjectExists, ObjectNotFound, PermissionDenied, StorageError
+from sitesnap.errors import (
+    ConfigError,
+    NoSpace,
+    ObjectExists,
+    ObjectNotFound,
+    PermissionDenied,
+    StorageError,
+)
 from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
+from sitesnap.storage.options import reject_unknown
 
-__all__ = ["TEMP_PREFIX", "LocalStorage", "translate_os_error"]
+__all__ = ["TEMP_PREFIX", "LocalStorage", "from_url", "translate_os_error"]
 
 TEMP_PREFIX = ".tmp-"
 """Basename prefix of in-progress writes; reserved, so no object name segment may use it."""
@@ -215,6 +225,21 @@ class LocalStorage:
                 except FileNotFoundError:
                     continue
         return removed
+
+
+def from_url(url: str, options: Mapping[str, Any]) -> LocalStorage:
+    """A plain path (``/srv/backup``, ``backup``) or ``file:///srv/backup``."""
+    reject_unknown(options, frozenset(), "local")
+    if "://" not in url:
+        return LocalStorage(os.path.expanduser(url))
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"file URL with a host is not supported: {url}", hint="Use file:///absolute/path."
+        )
+    if not parts.path:
+        raise ConfigError(f"file URL without a path: {url}")
+    return LocalStorage(unquote(parts.path))
 
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:

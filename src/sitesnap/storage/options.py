@@ -1,0 +1,35 @@
+"""Helpers backends share for reading their URL and options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sitesnap.errors import ConfigError
+
+__all__ = ["as_bool", "reject_unknown"]
+
+
+def reject_unknown(options: Mapping[str, Any], allowed: frozenset[str], kind: str) -> None:
+    """Raise :class:`ConfigError` for option names a backend does not know.
+
+    A typo in an option (``regoin``) must be an error, not a silently ignored setting.
+    """
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown {kind} storage option(s): {', '.join(unknown)}",
+            hint=f"Valid options: {', '.join(sorted(allowed)) or 'none'}.",
+        )
+
+
+def as_bool(value: Any) -> bool:
+    """Read a boolean option given as a bool or as text from a config file or URL."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"expected a boolean, got {value!r}")
