@@ -1,0 +1,339 @@
+"""The archiver: turns file trees and streams into trees and blobs.
+
+Pipeline (all threads, the native libraries release the GIL):
+
+- the *walker* (caller's thread) scans directories depth-first, compares
+  each file with the parent snapshot's node and reuses its chunk list when
+  size, mtime, ctime and inode are unchanged (no read at all);
+- *file workers* read, chunk, hash, compress, encrypt and save changed files;
+- the *tree finalizer* (one thread, post-order) waits for a directory's
+  children, encodes its tree and saves it.
+
+Memory is bounded whatever the tree's size: at most ``max_files_in_flight``
+files and ``max_dirs_in_flight`` directories are pending at once, and file
+contents are streamed through the chunker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from sitesnap.errors import SourceError
+from sitesnap.format.blob import DATA, TREE
+from sitesnap.format.chunker import Chunker, ChunkerParams
+from sitesnap.format.tree import Node, encode_tree
+from sitesnap.progress import Tracker
+from sitesnap.sources.files import Excluder, ScanWarning, node_from_stat, scan_dir
+
+__all__ = ["ArchiveSummary", "Archiver", "BlobStore"]
+
+_READ_SIZE = 1 << 20
+
+
+class BlobStore(Protocol):
+    """What the archiver needs of a repository, and nothing more."""
+
+    def save_blob(self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None) -> tuple[bytes, int]: ...
+
+    def has_blob(self, blob_type: int, blob_id: bytes) -> bool: ...
+
+    def load_tree(self, tree_id: bytes) -> list[Node]: ...
+
+    def content_id(self, data: bytes | memoryview) -> bytes: ...
+
+
+@dataclass
+class ArchiveSummary:
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    dirs: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    bytes_added: int = 0
+    tree_blobs_added: int = 0
+    warnings: list[ScanWarning] = field(default_factory=list)
+    changed_while_reading: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files_new": self.files_new,
+            "files_changed": self.files_changed,
+            "files_unchanged": self.files_unchanged,
+            "dirs": self.dirs,
+            "bytes_read": self.bytes_read,
+            "bytes_total": self.bytes_total,
+            "bytes_added": self.bytes_added,
+            "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
+            "changed_while_reading": self.changed_while_reading,
+        }
+
+
+def _done(node: Node) -> Future[Node]:
+    fut: Future[Node] = Future()
+    fut.set_result(node)
+    return fut
+
+
+class Archiver:
+    """One backup run's archiving.  Call :meth:`close` (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        chunker: ChunkerParams,
+        tracker: Tracker,
+        *,
+        workers: int = 0,
+        read_all: bool = False,
+        max_files_in_flight: int = 64,
+        max_dirs_in_flight: int = 512,
+    ) -> None:
+        self.store = store
+        self.chunker_params = chunker
+        self.tracker = tracker
+        self.read_all = read_all
+        self.summary = ArchiveSummary()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._files = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-read")
+        self._trees = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitesnap-tree")
+        self._file_slots = threading.BoundedSemaphore(max_files_in_flight)
+        self._dir_slots = threading.BoundedSemaphore(max_dirs_in_flight)
+        self._hardlinks: dict[tuple[int, int], Future[Node]] = {}
+
+    def close(self) -> None:
+        self._files.shutdown(wait=True)
+        self._trees.shutdown(wait=True)
+
+    def __enter__(self) -> Archiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- public API -----------------------------------------------------------------
+
+    def archive_path(
+        self, path: str | bytes, name: bytes, parent: Node | None, excluder: Excluder | None = None
+    ) -> Future[Node]:
+        """Archive a file, directory or symlink at ``path`` as a node called ``name``."""
+        bpath = os.fsencode(path)
+        try:
+            st = os.lstat(bpath)
+        except OSError as exc:
+            raise SourceError(f"{os.fsdecode(bpath)}: {exc.strerror}") from None
+        node = node_from_stat(name, st)
+        if node is None:
+            raise SourceError(f"{os.fsdecode(bpath)} is not a regular file, directory or symlink")
+        node.name = name
+        return self._archive_entry(bpath, "", node, parent, excluder or Excluder())
+
+    def archive_stream(self, name: bytes, stream: BinaryIO, meta: Node | None = None) -> Node:
+        """Chunk and save a stream (a database dump) as a file node; runs in the caller's thread."""
+        node = meta or Node(name=name, type="file", mode=0o600)
+        node.name = name
+        content: list[bytes] = []
+        size = 0
+        for chunk in self._chunker().cut_stream(stream):
+            blob_id, added = self._save_data(chunk)
+            content.append(blob_id)
+            size += len(chunk)
+            self.tracker.update(bytes_done=len(chunk), bytes_new=added)
+            with self._lock:
+                self.summary.bytes_read += len(chunk)
+                self.summary.bytes_total += len(chunk)
+        node.size = size
+        node.content = content
+        self.tracker.update(files_done=1)
+        with self._lock:
+            self.summary.files_new += 1
+        return node
+
+    def make_dir(self, meta: Node, children: list[Future[Node]]) -> Future[Node]:
+        """A directory node whose tree is the given children (for synthetic roots)."""
+        self._dir_slots.acquire()
+        return self._trees.submit(self._finalize_dir, meta, children)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _chunker(self) -> Chunker:
+        chunker = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = Chunker(self.chunker_params)
+            self._local.chunker = chunker
+        return chunker
+
+    def _save_data(self, chunk: bytes | memoryview) -> tuple[bytes, int]:
+        blob_id = self.store.content_id(chunk)
+        if self.store.has_blob(DATA, blob_id):
+            return blob_id, 0
+        saved_id, added = self.store.save_blob(DATA, chunk, blob_id)
+        if added:
+            with self._lock:
+                self.summary.bytes_added += added
+        return saved_id, added
+
+    def _warn(self, warning: ScanWarning) -> None:
+        with self._lock:
+            self.summary.warnings.append(warning)
+
+    def _archive_entry(
+        self,
+        path: bytes,
+        rel: str,
+        node: Node,
+        parent: Node | None,
+        excluder: Excluder,
+    ) -> Future[Node]:
+        if node.type == "dir":
+            return self._archive_dir(path, rel, node, parent, excluder)
+        if node.type == "symlink":
+            try:
+                node.target = os.readlink(path)
+            except OSError as exc:
+                self._warn(ScanWarning(rel or os.fsdecode(path), f"cannot read symlink: {exc.strerror}"))
+            return _done(node)
+        return self._archive_file(path, rel, node, parent)
+
+    def _archive_dir(
+        self, path: bytes, rel: str, node: Node, parent: Node | None, excluder: Excluder
+    ) -> Future[Node]:
+        old_children: dict[bytes, Node] = {}
+        if parent is not None and parent.type == "dir" and parent.subtree is not None:
+            try:
+                old_children = {n.name: n for n in self.store.load_tree(parent.subtree)}
+            except Exception:  # noqa: BLE001 - a damaged parent only costs a full read
+                old_children = {}
+        children: list[Future[Node]] = []
+        for entry, child in scan_dir(path, rel, excluder, self._warn):
+            child_rel = f"{rel}/{os.fsdecode(entry.name)}" if rel else os.fsdecode(entry.name)
+            children.append(
+                self._archive_entry(entry.path, child_rel, child, old_children.get(child.name), excluder)
+            )
+        return self.make_dir(node, children)
+
+    def _finalize_dir(self, meta: Node, children: list[Future[Node]]) -> Node:
+        try:
+            nodes = [c.result() for c in children]
+            tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
+            meta.subtree = tree_id
+            meta.size = 0
+            with self._lock:
+                self.summary.dirs += 1
+                self.summary.bytes_added += added
+                if added:
+                    self.summary.tree_blobs_added += 1
+            return meta
+        finally:
+            self._dir_slots.release()
+
+    def _archive_file(self, path: bytes, rel: str, node: Node, parent: Node | None) -> Future[Node]:
+        with self._lock:
+            self.summary.bytes_total += node.size
+        if (
+            not self.read_all
+            and parent is not None
+            and parent.type == "file"
+            and parent.size == node.size
+            and parent.mtime_ns == node.mtime_ns
+            and parent.ctime_ns == node.ctime_ns
+            and parent.inode == node.inode
+            and all(self.store.has_blob(DATA, c) for c in parent.content)
+        ):
+            node.content = parent.content
+            with self._lock:
+                self.summary.files_unchanged += 1
+            self.tracker.update(files_done=1, bytes_done=node.size, current=rel)
+            return _done(node)
+        if node.nlink > 1:
+            key = (node.dev, node.inode)
+            with self._lock:
+                first = self._hardlinks.get(key)
+            if first is not None:
+                return _chain(first, node)
+        changed = parent is not None
+        self._file_slots.acquire()
+        fut = self._files.submit(self._read_file, path, rel, node, changed)
+        if node.nlink > 1:
+            with self._lock:
+                self._hardlinks[(node.dev, node.inode)] = fut
+        return fut
+
+    def _read_file(self, path: bytes, rel: str, node: Node, changed: bool) -> Node:
+        try:
+            for attempt in range(3):
+                content, size, stable = self._read_once(path, rel)
+                if stable or attempt == 2:
+                    break
+            node.content = content
+            if not stable:
+                with self._lock:
+                    self.summary.changed_while_reading.append(rel)
+                self._warn(ScanWarning(rel, "file changed while it was read; the snapshot holds the last read"))
+            if size != node.size:
+                node.size = size
+            with self._lock:
+                if changed:
+                    self.summary.files_changed += 1
+                else:
+                    self.summary.files_new += 1
+            self.tracker.update(files_done=1, current=rel)
+            return node
+        except OSError as exc:
+            self._warn(ScanWarning(rel, f"cannot read: {exc.strerror}"))
+            node.content = []
+            node.size = 0
+            return node
+        finally:
+            self._file_slots.release()
+
+    def _read_once(self, path: bytes, rel: str) -> tuple[list[bytes], int, bool]:
+        content: list[bytes] = []
+        total = 0
+        with open(path, "rb", buffering=0) as fh:
+            before = os.fstat(fh.fileno())
+            if before.st_size <= self.chunker_params.min_size:
+                data = fh.read()
+                if data:
+                    content.append(self._save_data(data)[0])
+                total = len(data)
+                self.tracker.update(bytes_done=total)
+            else:
+                for chunk in self._chunker().cut_stream(fh):
+                    content.append(self._save_data(chunk)[0])
+                    total += len(chunk)
+                    self.tracker.update(bytes_done=len(chunk))
+            after = os.fstat(fh.fileno())
+        with self._lock:
+            self.summary.bytes_read += total
+        stable = (
+            before.st_mtime_ns == after.st_mtime_ns and before.st_size == after.st_size == total
+        )
+        return content, total, stable
+
+
+def _copy_content(first: Future[Node], node: Node) -> Node:
+    src = first.result()
+    node.content = src.content
+    node.size = src.size
+    return node
+
+
+def _chain(first: Future[Node], node: Node) -> Future[Node]:
+    """A future for a hardlink twin that completes when the first link's read does."""
+    out: Future[Node] = Future()
+
+    def copy(done: Future[Node]) -> None:
+        try:
+            out.set_result(_copy_content(done, node))
+        except BaseException as exc:  # noqa: BLE001
+            out.set_exception(exc)
+
+    first.add_done_callback(copy)
+    return out
+

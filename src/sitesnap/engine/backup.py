@@ -1,0 +1,138 @@
+"""Backup use cases: file paths (``sitesnap backup PATH...``) and the pieces site backups build on.
+
+Order of work, which is what makes a crash harmless: take a shared lock,
+load the index, archive (packs are written as they fill), ``flush`` (last
+packs, then index files), and only then write the snapshot.  A snapshot is
+therefore never written before everything it references is durable.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sitesnap.engine.archiver import ArchiveSummary, Archiver
+from sitesnap.errors import UsageError
+from sitesnap.format.snapshot import Snapshot
+from sitesnap.format.tree import Node
+from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
+from sitesnap.repository.repository import Repository
+from sitesnap.sources.files import Excluder
+
+__all__ = ["BackupResult", "backup_paths", "find_parent", "root_meta", "snapshot_summary"]
+
+
+@dataclass
+class BackupResult:
+    snapshot: Snapshot
+    archive: ArchiveSummary
+    duration: float
+    parent: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot.id,
+            "short_id": self.snapshot.short_id,
+            "time": self.snapshot.time.isoformat(),
+            "parent": self.parent,
+            "duration": round(self.duration, 3),
+            **self.archive.to_json(),
+        }
+
+
+def root_meta(name: bytes = b"") -> Node:
+    """Metadata for a synthetic directory (the snapshot root, ``files/``, ``db/``)."""
+    now = time.time_ns()
+    return Node(name=name, type="dir", mode=0o755, uid=os.getuid(), gid=os.getgid(), mtime_ns=now, ctime_ns=now)
+
+
+def find_parent(repo: Repository, match: Callable[[Snapshot], bool]) -> Snapshot | None:
+    """The newest snapshot that ``match`` accepts (same paths or same site, same host)."""
+    candidates = [s for s in repo.load_snapshots(on_error=lambda *_: None) if match(s)]
+    return candidates[-1] if candidates else None
+
+
+def snapshot_summary(archive: ArchiveSummary, duration: float, repo: Repository) -> dict[str, Any]:
+    return {
+        "files_new": archive.files_new,
+        "files_changed": archive.files_changed,
+        "files_unchanged": archive.files_unchanged,
+        "dirs": archive.dirs,
+        "bytes_total": archive.bytes_total,
+        "bytes_read": archive.bytes_read,
+        "bytes_added": archive.bytes_added,
+        "warnings": len(archive.warnings),
+        "duration": round(duration, 3),
+    }
+
+
+def _unique_names(paths: list[str]) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    seen: set[bytes] = set()
+    for p in paths:
+        absolute = os.path.abspath(p)
+        name = os.fsencode(os.path.basename(absolute.rstrip("/")) or "root")
+        if name in seen:
+            raise UsageError(f"two paths end in the same name {os.fsdecode(name)!r}; back them up separately")
+        seen.add(name)
+        out.append((absolute, name))
+    return out
+
+
+def backup_paths(
+    repo: Repository,
+    paths: list[str],
+    *,
+    tags: list[str] | None = None,
+    excludes: list[str] | None = None,
+    snapshot_type: str = "manual",
+    read_all: bool = False,
+    sink: ProgressSink = NULL_SINK,
+    hostname: str | None = None,
+) -> BackupResult:
+    """Back up ``paths`` as one snapshot; each path appears under its base name at the root."""
+    if not paths:
+        raise UsageError("give at least one path to back up")
+    for p in paths:
+        if not os.path.lexists(p):
+            raise UsageError(f"{p}: no such file or directory")
+    started = time.monotonic()
+    host = hostname or socket.gethostname()
+    named = _unique_names(paths)
+    abs_paths = sorted(a for a, _ in named)
+    tracker = Tracker("backup", sink)
+    with repo.lock(operation="backup"):
+        repo.load_index()
+        parent = find_parent(repo, lambda s: s.hostname == host and sorted(s.paths) == abs_paths and s.site is None)
+        parent_nodes: dict[bytes, Node] = {}
+        if parent is not None:
+            parent_nodes = {n.name: n for n in repo.load_tree(parent.tree)}
+            tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
+        excluder = Excluder(list(excludes or []))
+        with Archiver(repo, repo.config.chunker, tracker, read_all=read_all) as archiver:
+            children = [archiver.archive_path(a, name, parent_nodes.get(name), excluder) for a, name in named]
+            root = archiver.make_dir(root_meta(), children).result()
+            summary = archiver.summary
+        repo.flush()
+        duration = time.monotonic() - started
+        assert root.subtree is not None
+        snap = Snapshot(
+            time=datetime.now(UTC),
+            tree=root.subtree,
+            paths=abs_paths,
+            hostname=host,
+            username=getpass.getuser(),
+            tags=sorted(set(tags or [])),
+            type=snapshot_type,
+            parent=parent.id if parent else None,
+            summary=snapshot_summary(summary, duration, repo),
+        )
+        repo.save_snapshot(snap)
+    tracker.finish()
+    return BackupResult(snap, summary, time.monotonic() - started, parent.id if parent else None)

@@ -1,0 +1,121 @@
+"""Keys and authenticated encryption.
+
+- Content IDs: keyed BLAKE3 of the plaintext (``id_key``), so an ID reveals
+  nothing about the data without the key.
+- Storage IDs: unkeyed BLAKE3 of the stored bytes, so anyone can verify a file
+  against its name without the key (``check`` finds any flipped bit).
+- Encryption: AES-256-GCM, random 96-bit nonce per message, associated data
+  binding the message to its role.
+- Key files: the master key wrapped by a key derived from the password with
+  Argon2id (default) or scrypt.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import blake3
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sitesnap.errors import IntegrityError
+
+__all__ = [
+    "NONCE_SIZE",
+    "TAG_SIZE",
+    "MasterKey",
+    "derive_key",
+    "open_sealed",
+    "seal",
+    "storage_id",
+]
+
+NONCE_SIZE = 12
+TAG_SIZE = 16
+MASTER_KEY_SIZE = 64  # 32 bytes encryption key + 32 bytes ID key
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The repository's secret: never stored unwrapped."""
+
+    enc_key: bytes
+    id_key: bytes
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(os.urandom(32), os.urandom(32))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> MasterKey:
+        if len(raw) != MASTER_KEY_SIZE:
+            raise IntegrityError("master key has the wrong length")
+        return cls(raw[:32], raw[32:])
+
+    def to_bytes(self) -> bytes:
+        return self.enc_key + self.id_key
+
+    def content_id(self, data: bytes | memoryview) -> bytes:
+        """Keyed BLAKE3 of plaintext: the ID of a blob."""
+        return blake3.blake3(data, key=self.id_key).digest()
+
+    def aead(self) -> AESGCM:
+        return AESGCM(self.enc_key)
+
+    def __repr__(self) -> str:
+        return "MasterKey(<secret>)"
+
+
+def storage_id(data: bytes | memoryview) -> str:
+    """Unkeyed BLAKE3 of stored bytes, hex: the name of packs, indexes, snapshots, keys."""
+    return blake3.blake3(data).hexdigest()
+
+
+def seal(aead: AESGCM, plaintext: bytes | memoryview, aad: bytes) -> bytes:
+    """nonce || ciphertext || tag."""
+    nonce = os.urandom(NONCE_SIZE)
+    return nonce + aead.encrypt(nonce, bytes(plaintext), aad)
+
+
+def open_sealed(aead: AESGCM, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
+    """Decrypt and authenticate; IntegrityError names ``what`` on any damage."""
+    if len(sealed) < NONCE_SIZE + TAG_SIZE:
+        raise IntegrityError(f"{what} is truncated")
+    view = memoryview(sealed)
+    try:
+        return aead.decrypt(bytes(view[:NONCE_SIZE]), bytes(view[NONCE_SIZE:]), aad)
+    except InvalidTag:
+        raise IntegrityError(f"{what} failed authentication (damaged or tampered)") from None
+
+
+# --- password-based key derivation -------------------------------------------------
+
+DEFAULT_KDF: dict[str, Any] = {"name": "argon2id", "time_cost": 3, "memory_cost": 65536, "parallelism": 2}
+FAST_TEST_KDF: dict[str, Any] = {"name": "scrypt", "n": 1024, "r": 8, "p": 1}
+
+
+def derive_key(password: str, salt: bytes, params: dict[str, Any]) -> bytes:
+    """32-byte key from a password with the named memory-hard KDF."""
+    secret = password.encode("utf-8")
+    name = params.get("name")
+    if name == "argon2id":
+        from argon2.low_level import Type, hash_secret_raw
+
+        return hash_secret_raw(
+            secret,
+            salt,
+            time_cost=int(params["time_cost"]),
+            memory_cost=int(params["memory_cost"]),
+            parallelism=int(params["parallelism"]),
+            hash_len=32,
+            type=Type.ID,
+        )
+    if name == "scrypt":
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        return Scrypt(salt=salt, length=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])).derive(
+            secret
+        )
+    raise IntegrityError(f"unknown key derivation function {name!r}")

@@ -1,0 +1,140 @@
+"""Key files: the master key wrapped by a password, one file per key slot.
+
+``keys/<storage id>`` is plaintext JSON (it must be readable before the
+master key is known)::
+
+    {"version": 1, "kdf": {"name": "argon2id", ...}, "salt": b64,
+     "data": b64(nonce || AES-GCM(kek, master key) || tag),
+     "created": iso, "hostname": "...", "username": "...", "label": "..."}
+
+The wrapping uses associated data ``b"sitesnap key v1"``.  Adding, removing or
+changing a password rewrites one key file and never touches the data.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sitesnap.errors import IntegrityError, RepositoryNotFound, UsageError, WrongPassword
+from sitesnap.format.crypto import DEFAULT_KDF, MasterKey, derive_key, open_sealed, seal, storage_id
+from sitesnap.storage.base import Storage
+
+__all__ = ["KeyInfo", "add_key", "list_keys", "remove_key", "unlock"]
+
+KEY_AAD = b"sitesnap key v1"
+KEYS_PREFIX = "keys/"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    created: str
+    hostname: str
+    username: str
+    label: str
+    kdf: str
+
+
+def _info(key_id: str, doc: dict[str, Any]) -> KeyInfo:
+    return KeyInfo(
+        key_id,
+        str(doc.get("created", "")),
+        str(doc.get("hostname", "")),
+        str(doc.get("username", "")),
+        str(doc.get("label", "")),
+        str(doc.get("kdf", {}).get("name", "")),
+    )
+
+
+def add_key(
+    storage: Storage, master: MasterKey, password: str, *, kdf: dict[str, Any] | None = None, label: str = ""
+) -> str:
+    """Write a new key slot for ``password``; returns its ID."""
+    if not password:
+        raise UsageError("an empty password is not allowed")
+    params = dict(kdf or DEFAULT_KDF)
+    salt = os.urandom(32)
+    kek = derive_key(password, salt, params)
+    doc = {
+        "version": 1,
+        "kdf": params,
+        "salt": base64.b64encode(salt).decode(),
+        "data": base64.b64encode(seal(AESGCM(kek), master.to_bytes(), KEY_AAD)).decode(),
+        "created": datetime.now(UTC).isoformat(),
+        "hostname": socket.gethostname(),
+        "username": getpass.getuser(),
+        "label": label,
+    }
+    raw = json.dumps(doc, indent=1).encode()
+    key_id = storage_id(raw)
+    storage.write(KEYS_PREFIX + key_id, raw, exclusive=True)
+    return key_id
+
+
+def _load_doc(storage: Storage, key_id: str) -> dict[str, Any]:
+    raw = storage.read(KEYS_PREFIX + key_id)
+    if storage_id(raw) != key_id:
+        raise IntegrityError(f"key file {key_id[:8]} does not match its name (damaged)")
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise IntegrityError(f"key file {key_id[:8]} is malformed ({exc})") from None
+    return doc
+
+
+def key_ids(storage: Storage) -> list[str]:
+    return sorted(info.name[len(KEYS_PREFIX) :] for info in storage.list(KEYS_PREFIX) if "/" not in info.name[5:])
+
+
+def list_keys(storage: Storage) -> list[KeyInfo]:
+    return [_info(k, _load_doc(storage, k)) for k in key_ids(storage)]
+
+
+def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, str]:
+    """Try every key slot; returns (master key, key id) or raises WrongPassword.
+
+    A damaged key file is skipped as long as another slot opens; if none opens
+    and some were damaged, the IntegrityError is raised instead of WrongPassword
+    so the user is not sent hunting for a password that was right.
+    """
+    ids = key_ids(storage)
+    if not ids:
+        raise RepositoryNotFound(location=location, detail="no key files")
+    damaged: list[str] = []
+    for key_id in ids:
+        try:
+            doc = _load_doc(storage, key_id)
+            kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
+            sealed = base64.b64decode(doc["data"])
+        except (IntegrityError, KeyError, TypeError, ValueError):
+            damaged.append(key_id)
+            continue
+        try:
+            raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
+        except IntegrityError:
+            continue
+        return MasterKey.from_bytes(raw), key_id
+    if damaged and len(damaged) == len(ids):
+        raise IntegrityError(f"every key file is damaged: {', '.join(d[:8] for d in damaged)}")
+    raise WrongPassword()
+
+
+def remove_key(storage: Storage, key_id: str, current_key_id: str) -> None:
+    ids = key_ids(storage)
+    matches = [k for k in ids if k.startswith(key_id)]
+    if len(matches) != 1:
+        raise UsageError(f"no single key matches {key_id!r}")
+    if matches[0] == current_key_id:
+        raise UsageError("refusing to remove the key in use; open the repository with another key first")
+    storage.delete(KEYS_PREFIX + matches[0])

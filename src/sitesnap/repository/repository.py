@@ -1,0 +1,496 @@
+"""The repository: packs, index, trees, snapshots and locks over a Storage.
+
+Crash safety comes from write order (docs/format/v1.md, "Write order"): a
+pack is written completely (atomic ``write``) before an index names it, and
+an index before a snapshot references its blobs.  A crash at any point
+leaves, at worst, packs or indexes nothing references; ``prune`` removes them.
+
+Thread-safety: ``save_blob`` and ``load_blob`` may be called from many
+threads; encoding (compress + encrypt) runs in the caller's thread, only the
+append to the open pack is serialized.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sitesnap import __version__
+from sitesnap.errors import (
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    RepositoryExists,
+    RepositoryNotFound,
+    SnapshotNotFound,
+    UsageError,
+)
+from sitesnap.format.blob import DATA, TREE, decode_blob, encode_blob, type_name
+from sitesnap.format.chunker import ChunkerParams
+from sitesnap.format.compress import Compressor
+from sitesnap.format.crypto import MasterKey, storage_id
+from sitesnap.format.envelope import (
+    FORMAT_VERSION,
+    KIND_CONFIG,
+    KIND_INDEX,
+    KIND_LOCK,
+    KIND_SNAPSHOT,
+    decode_json,
+    encode_json,
+    open_envelope,
+    peek_header,
+    seal_envelope,
+)
+from sitesnap.format.index import IndexFile, decode_index, encode_index
+from sitesnap.format.pack import PackBuilder, PackEntry
+from sitesnap.format.snapshot import Snapshot
+from sitesnap.format.tree import Node, decode_tree, encode_tree
+from sitesnap.ids import new_random_id
+from sitesnap.repository import keys as keyfiles
+from sitesnap.repository.lock import (
+    LOCKS_PREFIX,
+    LockInfo,
+    RepoLock,
+    conflicts,
+    parse_lock,
+    raise_conflict,
+)
+from sitesnap.repository.masterindex import MasterIndex
+from sitesnap.storage.base import Storage
+
+__all__ = ["Repository", "RepoConfig", "pack_name"]
+
+CONFIG_NAME = "config"
+INDEX_PREFIX = "index/"
+SNAPSHOTS_PREFIX = "snapshots/"
+DATA_PREFIX = "data/"
+PACK_TARGET = 16 << 20
+PACKS_PER_INDEX = 64
+
+
+def pack_name(pack_id: bytes | str) -> str:
+    hex_id = pack_id if isinstance(pack_id, str) else pack_id.hex()
+    return f"{DATA_PREFIX}{hex_id[:2]}/{hex_id}"
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    id: str
+    version: int
+    created: str
+    chunker: ChunkerParams
+    compression: int = 3
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "created": self.created,
+            "chunker": self.chunker.to_dict(),
+            "compression": self.compression,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RepoConfig:
+        try:
+            return cls(
+                str(data["id"]),
+                int(data["version"]),
+                str(data["created"]),
+                ChunkerParams.from_dict(data["chunker"]),
+                int(data.get("compression", 3)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"config is malformed ({exc})") from None
+
+
+@dataclass
+class WriteStats:
+    blobs_new: int = 0
+    bytes_new_plain: int = 0
+    bytes_new_stored: int = 0
+    packs_written: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class _OpenPack:
+    def __init__(self) -> None:
+        self.builder = PackBuilder()
+
+
+class Repository:
+    """An open, unlocked repository.  Create with :meth:`init` or :meth:`open`."""
+
+    def __init__(self, storage: Storage, master: MasterKey, config: RepoConfig, key_id: str) -> None:
+        self.storage = storage
+        self.master = master
+        self.config = config
+        self.key_id = key_id
+        self.aead = master.aead()
+        self.compressor = Compressor(config.compression)
+        self.index = MasterIndex()
+        self.stats = WriteStats()
+        self._lock = threading.Lock()
+        self._pending: set[tuple[int, bytes]] = set()
+        self._open: dict[int, PackBuilder] = {DATA: PackBuilder(), TREE: PackBuilder()}
+        self._unindexed: dict[bytes, list[PackEntry]] = {}
+        self._uploads: list[Future[None]] = []
+        self._upload_pool: ThreadPoolExecutor | None = None
+        self._upload_slots = threading.BoundedSemaphore(2)
+        self._index_loaded = False
+        self.pack_target = PACK_TARGET
+
+    # --- creation and opening -----------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        storage: Storage,
+        password: str,
+        *,
+        kdf: dict[str, Any] | None = None,
+        chunker: ChunkerParams | None = None,
+        compression: int = 3,
+    ) -> Repository:
+        """Create a new repository; refuses if one exists at the location."""
+        location = storage.properties.url
+        storage.create()
+        try:
+            storage.stat(CONFIG_NAME)
+        except ObjectNotFound:
+            pass
+        else:
+            raise RepositoryExists(location=location)
+        if any(True for _ in storage.list(keyfiles.KEYS_PREFIX)):
+            raise RepositoryExists(location=location, detail="it has key files but no config")
+        master = MasterKey.generate()
+        seed = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
+        params = chunker or ChunkerParams(seed=seed)
+        config = RepoConfig(
+            id=new_random_id(),
+            version=FORMAT_VERSION,
+            created=datetime.now(UTC).isoformat(),
+            chunker=params,
+            compression=compression,
+        )
+        key_id = keyfiles.add_key(storage, master, password, kdf=kdf, label="initial")
+        repo = cls(storage, master, config, key_id)
+        # The config is written last: a repository without config is not a repository yet.
+        raw = seal_envelope(repo.aead, repo.compressor, KIND_CONFIG, encode_json(config.to_json()))
+        try:
+            storage.write(CONFIG_NAME, raw, exclusive=True)
+        except ObjectExists:
+            raise RepositoryExists(location=location) from None
+        repo._index_loaded = True
+        return repo
+
+    @classmethod
+    def open(cls, storage: Storage, password: str) -> Repository:
+        location = storage.properties.url
+        try:
+            raw = storage.read(CONFIG_NAME)
+        except ObjectNotFound:
+            raise RepositoryNotFound(location=location) from None
+        peek_header(raw, "config")
+        master, key_id = keyfiles.unlock(storage, password, location)
+        aead = master.aead()
+        config = RepoConfig.from_json(decode_json(open_envelope(aead, raw, KIND_CONFIG, "config"), "config"))
+        if config.version != FORMAT_VERSION:
+            from sitesnap.errors import FormatVersionError
+
+            raise FormatVersionError(f"repository format {config.version}, this sitesnap reads {FORMAT_VERSION}")
+        return cls(storage, master, config, key_id)
+
+    def close(self) -> None:
+        if self._upload_pool is not None:
+            self._upload_pool.shutdown(wait=True)
+            self._upload_pool = None
+        self.storage.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- index ----------------------------------------------------------------------
+
+    def list_ids(self, prefix: str) -> list[str]:
+        return sorted(info.name[len(prefix) :] for info in self.storage.list(prefix) if ".tmp" not in info.name)
+
+    def load_index(self, *, strict: bool = True) -> list[str]:
+        """Load every index file (in parallel).  Returns IDs of damaged ones when not strict."""
+        ids = self.list_ids(INDEX_PREFIX)
+        damaged: list[str] = []
+
+        def fetch(index_id: str) -> tuple[str, IndexFile | None, Exception | None]:
+            try:
+                return index_id, self.read_index(index_id), None
+            except (IntegrityError, ObjectNotFound) as exc:
+                return index_id, None, exc
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for index_id, idx, err in pool.map(fetch, ids):
+                if idx is None:
+                    if strict:
+                        assert err is not None
+                        raise err
+                    damaged.append(index_id)
+                    continue
+                self.index.add_index(index_id, idx)
+        self._index_loaded = True
+        return damaged
+
+    def read_index(self, index_id: str) -> IndexFile:
+        raw = self.storage.read(INDEX_PREFIX + index_id)
+        what = f"index {index_id[:8]}"
+        if storage_id(raw) != index_id:
+            raise IntegrityError(f"{what} does not match its name (damaged)")
+        return decode_index(open_envelope(self.aead, raw, KIND_INDEX, what), what)
+
+    def write_index(self, index: IndexFile) -> str:
+        raw = seal_envelope(self.aead, self.compressor, KIND_INDEX, encode_index(index))
+        index_id = storage_id(raw)
+        self.storage.write(INDEX_PREFIX + index_id, raw)
+        self.index.index_ids.add(index_id)
+        return index_id
+
+    # --- blobs ----------------------------------------------------------------------
+
+    def content_id(self, data: bytes | memoryview) -> bytes:
+        return self.master.content_id(data)
+
+    def has_blob(self, blob_type: int, blob_id: bytes) -> bool:
+        return self.index.has(blob_type, blob_id) or (blob_type, blob_id) in self._pending
+
+    def save_blob(self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None) -> tuple[bytes, int]:
+        """Store ``data`` unless present; returns (id, bytes added to the repository)."""
+        if blob_id is None:
+            blob_id = self.master.content_id(data)
+        key = (blob_type, blob_id)
+        with self._lock:
+            if self.index.has(blob_type, blob_id) or key in self._pending:
+                return blob_id, 0
+            self._pending.add(key)
+        encoded = encode_blob(self.master, self.aead, self.compressor, blob_type, data, blob_id)
+        finished: PackBuilder | None = None
+        with self._lock:
+            builder = self._open[blob_type]
+            builder.add(blob_type, blob_id, encoded.sealed, encoded.plain_size)
+            self.stats.blobs_new += 1
+            self.stats.bytes_new_plain += encoded.plain_size
+            self.stats.bytes_new_stored += len(encoded.sealed)
+            if builder.size >= self.pack_target:
+                finished = builder
+                self._open[blob_type] = PackBuilder()
+        if finished is not None:
+            self._submit_pack(finished)
+        return blob_id, len(encoded.sealed)
+
+    def _submit_pack(self, builder: PackBuilder) -> None:
+        """Seal and upload one pack in the background (at most two in flight)."""
+        self._upload_slots.acquire()
+        if self._upload_pool is None:
+            with self._lock:
+                if self._upload_pool is None:
+                    self._upload_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-upload")
+        assert self._upload_pool is not None
+        fut = self._upload_pool.submit(self._upload_pack, builder)
+        with self._lock:
+            self._uploads.append(fut)
+
+    def _upload_pack(self, builder: PackBuilder) -> None:
+        try:
+            raw = builder.finish(self.aead, self.compressor)
+            pack_id = bytes.fromhex(storage_id(raw))
+            self.storage.write(pack_name(pack_id), raw)
+            self.index.add_pack(pack_id, builder.entries)
+            with self._lock:
+                self._unindexed[pack_id] = builder.entries
+                for e in builder.entries:
+                    self._pending.discard((e.type, e.id))
+                self.stats.packs_written += 1
+        finally:
+            self._upload_slots.release()
+
+    def flush(self, *, write_index: bool = True) -> None:
+        """Upload open packs, wait for all uploads, then write an index for them.
+
+        After ``flush`` returns, every blob saved so far is durable and indexed.
+        Raises the first upload error (after waiting for the others).
+        """
+        with self._lock:
+            open_builders = [b for b in self._open.values() if len(b)]
+            self._open = {DATA: PackBuilder(), TREE: PackBuilder()}
+        for builder in open_builders:
+            self._submit_pack(builder)
+        with self._lock:
+            uploads, self._uploads = self._uploads, []
+        error: BaseException | None = None
+        for fut in uploads:
+            exc = fut.exception()
+            if exc is not None and error is None:
+                error = exc
+        if error is not None:
+            raise error
+        if write_index:
+            with self._lock:
+                unindexed, self._unindexed = self._unindexed, {}
+            items = list(unindexed.items())
+            for start in range(0, len(items), PACKS_PER_INDEX):
+                self.write_index(IndexFile(dict(items[start : start + PACKS_PER_INDEX])))
+
+    def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        return self.storage.read(pack_name(pack_id), offset, length)
+
+    def load_blob(self, blob_type: int, blob_id: bytes) -> bytes:
+        loc = self.index.lookup(blob_type, blob_id)
+        if loc is None:
+            raise IntegrityError(f"{type_name(blob_type)} blob {blob_id.hex()[:16]} is not in the index")
+        pack_id, offset, length, plain = loc
+        try:
+            sealed = self.read_pack_range(pack_id, offset, length)
+        except ObjectNotFound:
+            raise IntegrityError(
+                f"pack {pack_id.hex()[:16]} holding {type_name(blob_type)} blob {blob_id.hex()[:16]} is missing"
+            ) from None
+        if len(sealed) != length:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+        return decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain)
+
+    # --- trees ----------------------------------------------------------------------
+
+    def save_tree(self, nodes: list[Node]) -> tuple[bytes, int]:
+        return self.save_blob(TREE, encode_tree(nodes))
+
+    def load_tree(self, tree_id: bytes) -> list[Node]:
+        return decode_tree(self.load_blob(TREE, tree_id), f"tree {tree_id.hex()[:16]}")
+
+    # --- snapshots ------------------------------------------------------------------
+
+    def save_snapshot(self, snap: Snapshot) -> str:
+        snap.program_version = snap.program_version or __version__
+        raw = seal_envelope(self.aead, self.compressor, KIND_SNAPSHOT, encode_json(snap.to_json()))
+        snap.id = storage_id(raw)
+        self.storage.write(SNAPSHOTS_PREFIX + snap.id, raw)
+        return snap.id
+
+    def snapshot_ids(self) -> list[str]:
+        return self.list_ids(SNAPSHOTS_PREFIX)
+
+    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        what = f"snapshot {snapshot_id[:8]}"
+        try:
+            raw = self.storage.read(SNAPSHOTS_PREFIX + snapshot_id)
+        except ObjectNotFound:
+            raise SnapshotNotFound(snapshot_id) from None
+        if storage_id(raw) != snapshot_id:
+            raise IntegrityError(f"{what} does not match its name (damaged)")
+        data = decode_json(open_envelope(self.aead, raw, KIND_SNAPSHOT, what), what)
+        return Snapshot.from_json(data, snapshot_id)
+
+    def load_snapshots(self, *, on_error: Callable[[str, Exception], None] | None = None) -> list[Snapshot]:
+        """All snapshots, oldest first.  Damaged ones raise unless ``on_error`` is given."""
+        ids = self.snapshot_ids()
+
+        def fetch(sid: str) -> Snapshot | Exception:
+            try:
+                return self.load_snapshot(sid)
+            except IntegrityError as exc:
+                return exc
+
+        out: list[Snapshot] = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for sid, res in zip(ids, pool.map(fetch, ids), strict=True):
+                if isinstance(res, Exception):
+                    if on_error is None:
+                        raise res
+                    on_error(sid, res)
+                else:
+                    out.append(res)
+        out.sort(key=lambda s: (s.time, s.id))
+        return out
+
+    def find_snapshot(self, ref: str, snapshots: list[Snapshot] | None = None) -> Snapshot:
+        """Resolve ``latest``, a full ID or a unique prefix (at least 4 hex digits)."""
+        if ref == "latest":
+            snaps = snapshots if snapshots is not None else self.load_snapshots()
+            if not snaps:
+                raise SnapshotNotFound("latest", hint="The repository has no snapshots yet.")
+            return snaps[-1]
+        if len(ref) < 4:
+            raise UsageError(f"snapshot ID {ref!r} is too short; give at least 4 hex digits")
+        matches = [s for s in self.snapshot_ids() if s.startswith(ref.lower())]
+        if not matches:
+            raise SnapshotNotFound(ref)
+        if len(matches) > 1:
+            raise UsageError(f"snapshot ID prefix {ref!r} is ambiguous ({len(matches)} matches)")
+        return self.load_snapshot(matches[0])
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.storage.delete(SNAPSHOTS_PREFIX + snapshot_id)
+
+    # --- locks ----------------------------------------------------------------------
+
+    def _write_lock(self, lock_id: str, info: LockInfo) -> None:
+        raw = seal_envelope(self.aead, self.compressor, KIND_LOCK, encode_json(info.to_json()))
+        self.storage.write(LOCKS_PREFIX + lock_id, raw, exclusive=True)
+
+    def _delete_lock(self, lock_id: str) -> None:
+        self.storage.delete(LOCKS_PREFIX + lock_id)
+
+    def list_locks(self) -> tuple[list[LockInfo], list[str]]:
+        """(readable locks, IDs of unreadable lock objects)."""
+        locks: list[LockInfo] = []
+        broken: list[str] = []
+        for lock_id in self.list_ids(LOCKS_PREFIX):
+            try:
+                raw = self.storage.read(LOCKS_PREFIX + lock_id)
+                what = f"lock {lock_id[:8]}"
+                locks.append(parse_lock(lock_id, decode_json(open_envelope(self.aead, raw, KIND_LOCK, what), what)))
+            except ObjectNotFound:
+                continue
+            except IntegrityError:
+                broken.append(lock_id)
+        return locks, broken
+
+    def remove_stale_locks(self, *, all_locks: bool = False) -> list[LockInfo]:
+        locks, broken = self.list_locks()
+        removed = [lk for lk in locks if all_locks or lk.is_stale()]
+        for lk in removed:
+            self._delete_lock(lk.id)
+        for lock_id in broken:
+            self._delete_lock(lock_id)
+        return removed
+
+    @contextmanager
+    def lock(self, *, exclusive: bool = False, operation: str = "") -> Iterator[RepoLock]:
+        """Hold a shared or exclusive lock for the duration of the block.
+
+        Locks left by dead processes on this host are removed on the way in;
+        live or foreign conflicting locks raise RepositoryLocked.
+        """
+        held = RepoLock(self._write_lock, self._delete_lock, exclusive, operation)
+        locks, _ = self.list_locks()
+        for stale in [lk for lk in locks if lk.is_stale() and lk.hostname == held.info.hostname]:
+            self._delete_lock(stale.id)
+        raise_conflict(conflicts(held.info, locks))
+        self._write_lock(held.info.id, held.info)
+        try:
+            # Two processes may have written at the same moment: look again.
+            locks, _ = self.list_locks()
+            raise_conflict(conflicts(held.info, locks))
+        except BaseException:
+            held.release()
+            raise
+        held.start_refresh()
+        try:
+            yield held
+        finally:
+            held.release()
