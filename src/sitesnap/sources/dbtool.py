@@ -1,0 +1,218 @@
+"""Running database client programs (pg_dump, psql, mariadb-dump, mariadb).
+
+A dump program's stdout is exposed as a readable binary stream
+(:class:`ProcessStream`) that passes every block to an observer (row
+counting) and, at EOF, waits for the program and checks its exit status, so
+a reader that reaches the end either has a complete dump or gets a
+:class:`SourceError`.  Standard error is drained by a thread into a bounded
+buffer (so the program never blocks on it) and condensed into one line for
+messages.  Secrets are given to programs through the environment or a 0600
+option file, never through ``argv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO
+
+from sitesnap.errors import MissingTool, SourceError
+
+__all__ = [
+    "ProcessStream",
+    "ToolProcess",
+    "find_tool",
+    "private_file",
+    "tool_version",
+]
+
+_STDERR_LIMIT = 64 * 1024
+
+
+def find_tool(names: Sequence[str], search_path: Sequence[str] | None = None) -> str | None:
+    """The first of ``names`` found on ``search_path`` (default: ``$PATH``)."""
+    path = os.pathsep.join(search_path) if search_path is not None else None
+    for name in names:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+def require_tool(names: Sequence[str], package: str, search_path: Sequence[str] | None = None) -> str:
+    """Like :func:`find_tool` but raises :class:`MissingTool` naming the Debian package."""
+    found = find_tool(names, search_path)
+    if found is None:
+        raise MissingTool(
+            f"{names[0]} is not installed",
+            hint=f"Install it: apt-get install {package}",
+        )
+    return found
+
+
+def tool_version(path: str) -> str:
+    """The version line a program prints for ``--version`` (e.g. ``pg_dump (PostgreSQL) 15.2``)."""
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as exc:
+        raise MissingTool(f"{path} cannot run: {exc.strerror or exc}") from exc
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
+
+
+def version_numbers(text: str) -> tuple[int, ...]:
+    """The first dotted version number in ``text``: ``"pg_dump (PostgreSQL) 15.20"`` -> (15, 20)."""
+    match = re.search(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    if not match:
+        return ()
+    return tuple(int(g) for g in match.groups() if g is not None)
+
+
+@contextlib.contextmanager
+def private_file(content: str, *, suffix: str = "") -> Iterator[str]:
+    """A temp file readable only by us (0600) holding ``content``; removed afterwards."""
+    fd, name = tempfile.mkstemp(prefix="sitesnap-", suffix=suffix)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        yield name
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+class ToolProcess:
+    """A running client program with stderr drained into a bounded buffer.
+
+    ``stdin``/``stdout`` are ``subprocess.PIPE``, ``DEVNULL`` or a file.  Call
+    :meth:`close` (also on errors) to kill a still-running program and reap it.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+        stdout: int | IO[bytes] | None = subprocess.PIPE,
+    ) -> None:
+        self.name = os.path.basename(argv[0])
+        full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
+        try:
+            self.proc = subprocess.Popen(
+                list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=full_env
+            )
+        except FileNotFoundError as exc:
+            raise MissingTool(f"{argv[0]} is not installed") from exc
+        self._stderr = bytearray()
+        self._reader = threading.Thread(target=self._drain, name=f"{self.name}-stderr", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr += line
+            if len(self._stderr) > _STDERR_LIMIT:
+                del self._stderr[: len(self._stderr) - _STDERR_LIMIT]
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        self._reader.join(timeout=10)
+        return code
+
+    def stderr_text(self) -> str:
+        return self._stderr.decode("utf-8", "replace")
+
+    def error_line(self) -> str:
+        """The program's most telling stderr line, without its ``name: error:`` prefix."""
+        return condense_error(self.stderr_text(), self.name) or f"{self.name} exited with status {self.proc.returncode}"
+
+    def close(self) -> None:
+        """Kill the program if it still runs, and reap it.  Idempotent."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.wait()
+
+
+def condense_error(stderr: str, name: str = "") -> str:
+    """One line out of a client program's stderr: the first error line, else the last line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    errors = [ln for ln in lines if re.search(r"\b(error|fatal|failed)\b", ln, re.I)]
+    line = errors[0] if errors else lines[-1]
+    detail = [ln for ln in lines if ln.startswith(("DETAIL:", "FATAL:")) and ln not in line]
+    for prefix in (f"{name}: error: ", f"{name}: ", "psql:<stdin>:", "ERROR:  ", "FATAL:  "):
+        if prefix and line.startswith(prefix):
+            line = line[len(prefix) :].strip()
+    if detail and len(line) < 200:
+        line = f"{line} ({detail[0]})"
+    return re.sub(r"\s+", " ", line)
+
+
+class ProcessStream:
+    """The stdout of a dump program as a readable binary stream.
+
+    Each block read is passed to ``observer`` (row counting, trailer checks).
+    At EOF ``on_eof`` runs once; it waits for the program and raises
+    :class:`SourceError` if the dump is incomplete, so the error reaches the
+    reader.  ``complete`` tells whether EOF was reached successfully.
+    """
+
+    def __init__(
+        self,
+        tool: ToolProcess,
+        observer: Callable[[bytes], None],
+        on_eof: Callable[[], None],
+    ) -> None:
+        assert tool.proc.stdout is not None
+        self._tool = tool
+        self._pipe = tool.proc.stdout
+        self._observer = observer
+        self._on_eof = on_eof
+        self.bytes_read = 0
+        self.complete = False
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._eof:
+            return b""
+        size = n if n is not None and n > 0 else 1 << 20
+        data = self._pipe.read1(size) if hasattr(self._pipe, "read1") else self._pipe.read(size)
+        if data:
+            self.bytes_read += len(data)
+            self._observer(data)
+            return data
+        self._eof = True
+        self._on_eof()
+        self.complete = True
+        return b""
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._tool.close()
+
+
+def raise_tool_failure(tool: ToolProcess, what: str, error: type[SourceError] = SourceError) -> None:
+    """Raise ``error`` with the program's condensed stderr."""
+    raise error(f"{what}: {tool.error_line()}")
