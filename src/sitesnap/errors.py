@@ -29,6 +29,8 @@ a user mistake never shows a traceback.
     ├── SnapshotNotFound              exit 20
     ├── AppendOnlyError               exit 21
     ├── NotificationError             exit 22  an alert channel could not deliver
+    ├── CatalogError                  exit 23  the catalog database is unreachable or unusable
+    ├── RecordNotFound                exit 24  no such run or record in the catalog
     └── Interrupted                   exit 130
 """
 
@@ -38,6 +40,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AppendOnlyError",
+    "CatalogError",
     "ConfigError",
     "FormatVersionError",
     "IntegrityError",
@@ -48,6 +51,7 @@ __all__ = [
     "ObjectExists",
     "ObjectNotFound",
     "PermissionDenied",
+    "RecordNotFound",
     "RepositoryExists",
     "RepositoryLocked",
     "RepositoryNotFound",
@@ -256,6 +260,23 @@ class NotificationError(SitesnapError):
     http_status = 502
     code = "notification"
     default_hint = "Check the channel's address and credentials, then run 'sitesnap alert test'."
+
+
+class CatalogError(SitesnapError):
+    """Catalog error: {detail}"""
+
+    exit_code = 23
+    http_status = 503
+    code = "catalog"
+    default_hint = "Check the catalog URL and that its database server is running."
+
+
+class RecordNotFound(SitesnapError):
+    """Not in the catalog: {detail}"""
+
+    exit_code = 24
+    http_status = 404
+    code = "record_not_found"
 
 
 class Interrupted(SitesnapError):
