@@ -1,1 +1,1 @@
-"""cli layer."""
+"""The ``sitesnap`` command line: thin commands over the engine (layer 5)."""

@@ -263,6 +263,9 @@ class Repository:
 
     # --- blobs ----------------------------------------------------------------------
 
+    def blob_location(self, blob_type: int, blob_id: bytes) -> tuple[bytes, int, int, int] | None:
+        return self.index.lookup(blob_type, blob_id)
+
     def content_id(self, data: bytes | memoryview) -> bytes:
         return self.master.content_id(data)
 

@@ -1,0 +1,76 @@
+"""``init`` and ``backup``."""
+
+from __future__ import annotations
+
+import click
+
+from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.output import human_bytes
+
+
+@click.command()
+@click.option("--kdf", type=click.Choice(["argon2id", "scrypt"]), default="argon2id", show_default=True,
+              help="Password hashing for the key file.")
+@pass_app
+def init(app: AppContext, kdf: str) -> None:
+    """Create a new, empty repository."""
+    from sitesnap.engine.opening import create_repository
+    from sitesnap.format.crypto import DEFAULT_KDF
+
+    url = app.repository_url()
+    params = DEFAULT_KDF if kdf == "argon2id" else {"name": "scrypt", "n": 2**15, "r": 8, "p": 1}
+    repo = create_repository(url, app.password(confirm=True, prompt="New repository password"), app.storage_options(),
+                             kdf=params)
+    try:
+        if app.output.json_mode:
+            app.output.json({"message_type": "initialized", "id": repo.config.id, "repository": url})
+        else:
+            app.output.always(f"created sitesnap repository {repo.config.id[:10]} at {url}")
+            app.output.print("[dim]Keep the password safe: without it the data cannot be restored.[/]")
+    finally:
+        repo.close()
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@click.option("--exclude", "excludes", multiple=True, help="gitignore-style pattern to leave out (repeatable).")
+@click.option("--type", "snapshot_type", type=click.Choice(["incremental", "full", "snapshot", "realtime"]),
+              default=None, help="Snapshot type; 'full' re-reads every file. Default: incremental for a site, "
+              "manual for paths.")
+@click.option("--source", "sources", multiple=True, help="With a site config: back up only this source (repeatable).")
+@click.option("--no-copy", is_flag=True, help="With a site config: do not copy to the other repositories afterwards.")
+@pass_app
+def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], excludes: tuple[str, ...],
+           snapshot_type: str | None, sources: tuple[str, ...], no_copy: bool) -> None:
+    """Back up PATHS, or the whole site of the config when no PATHS are given.
+
+    Unchanged files (same size, mtime, ctime and inode as in the parent
+    snapshot) are not read again; only new chunks are stored.
+    """
+    from sitesnap.engine.backup import backup_paths
+
+    out = app.output
+    if not paths:
+        from sitesnap.cli.commands.site import site_backup
+
+        site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy)
+        return
+    with app.open_repo() as repo, out.progress("backup") as sink:
+        result = backup_paths(repo, list(paths), tags=list(tags), excludes=list(excludes),
+                              snapshot_type=snapshot_type or "manual", read_all=snapshot_type == "full", sink=sink)
+    for w in result.archive.warnings:
+        out.warn(f"{w.path}: {w.message}")
+    if out.json_mode:
+        out.json_line({"message_type": "summary", **result.to_json()})
+        return
+    a = result.archive
+    out.always(
+        f"Files: {a.files_new} new, {a.files_changed} changed, {a.files_unchanged} unmodified; {a.dirs} directories"
+    )
+    out.always(f"Added to the repository: {human_bytes(a.bytes_added)} "
+               f"(read {human_bytes(a.bytes_read)} of {human_bytes(a.bytes_total)})")
+    out.always(f"snapshot {result.snapshot.short_id} saved in {result.duration:.2f}s")
+
+
+COMMANDS = [init, backup]

@@ -1,0 +1,124 @@
+"""Shared plumbing for commands: options, password, opening the repository.
+
+Every command opens resources through :class:`AppContext`, so the rules for
+``-r``/``SITESNAP_REPOSITORY``, passwords and ``-c sitesnap.toml`` live here once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from sitesnap.cli.output import Output
+from sitesnap.errors import ConfigError, UsageError
+from sitesnap.repository.repository import Repository
+
+__all__ = ["AppContext", "pass_app"]
+
+
+@dataclass
+class AppContext:
+    repo_url: str | None = None
+    password_file: str | None = None
+    config_path: str | None = None
+    output: Output = field(default_factory=Output)
+    _site: Any = None
+
+    # --- password ---------------------------------------------------------------
+
+    def password(self, *, confirm: bool = False, prompt: str = "Repository password") -> str:
+        """From --password-file, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, the site config, or a prompt."""
+        path = self.password_file or os.environ.get("SITESNAP_PASSWORD_FILE")
+        if path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    return fh.read().rstrip("\r\n")
+            except OSError as exc:
+                raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+        if "SITESNAP_PASSWORD" in os.environ:
+            return os.environ["SITESNAP_PASSWORD"]
+        site_password = self._site_password()
+        if site_password is not None:
+            return site_password
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "no password given",
+                hint="Set SITESNAP_PASSWORD or SITESNAP_PASSWORD_FILE, or run in a terminal to be asked.",
+            )
+        return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+
+    # --- site config ------------------------------------------------------------
+
+    def site(self, *, required: bool = False) -> Any:
+        """The loaded site config (``-c``, ``SITESNAP_CONFIG`` or ``./sitesnap.toml``), or None."""
+        if self._site is not None:
+            return self._site
+        path = self.config_path or os.environ.get("SITESNAP_CONFIG")
+        if path is None and os.path.exists("sitesnap.toml") and not self.repo_url:
+            path = "sitesnap.toml"
+        if path is None:
+            if required:
+                raise UsageError(
+                    "this command needs a site configuration",
+                    hint="Pass -c sitesnap.toml, set SITESNAP_CONFIG, or create one with 'sitesnap init-site'.",
+                )
+            return None
+        from sitesnap.config import load_config
+
+        self._site = load_config(path)
+        for warning in getattr(self._site, "warnings", []):
+            self.output.warn(warning)
+        return self._site
+
+    def _site_password(self) -> str | None:
+        site = self.site()
+        if site is None or self.repo_url:
+            return None
+        from sitesnap.secrets import resolve
+
+        repo = site.repositories[0]
+        if repo.password is None:
+            return None
+        return resolve(repo.password, what=f"repositories[0].password ({repo.name})")
+
+    def repository_url(self) -> str:
+        if self.repo_url:
+            return self.repo_url
+        env = os.environ.get("SITESNAP_REPOSITORY")
+        if env:
+            return env
+        site = self.site()
+        if site is not None:
+            if not site.repositories:
+                raise ConfigError("the site configuration names no repository")
+            return str(site.repositories[0].url)
+        raise UsageError(
+            "no repository given",
+            hint="Use -r/--repo URL, set SITESNAP_REPOSITORY, or pass -c sitesnap.toml.",
+        )
+
+    def storage_options(self) -> dict[str, Any]:
+        site = self.site()
+        if site is None or self.repo_url or os.environ.get("SITESNAP_REPOSITORY"):
+            return {}
+        options = getattr(site.repositories[0], "storage_options", None)
+        return dict(options()) if callable(options) else {}
+
+    @contextmanager
+    def open_repo(self) -> Iterator[Repository]:
+        from sitesnap.engine.opening import open_repository
+
+        repo = open_repository(self.repository_url(), self.password(), self.storage_options())
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)

@@ -1,0 +1,131 @@
+"""Read-only views of snapshots: listing, diffing, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from sitesnap.errors import UsageError
+from sitesnap.format.blob import DATA, TREE
+from sitesnap.format.tree import Node
+
+__all__ = ["DiffEntry", "diff_trees", "find_node", "repo_stats", "walk_tree"]
+
+
+class TreeSource(Protocol):
+    def load_tree(self, tree_id: bytes) -> list[Node]: ...
+
+
+def walk_tree(repo: TreeSource, tree_id: bytes, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    """(path, node) for every entry below ``tree_id``, depth-first, sorted by name."""
+    for node in repo.load_tree(tree_id):
+        path = f"{prefix}/{node.display_name}"
+        yield path, node
+        if node.type == "dir" and node.subtree is not None:
+            yield from walk_tree(repo, node.subtree, path)
+
+
+def find_node(repo: TreeSource, root: bytes, path: str) -> Node:
+    """The node at ``path`` ("/files/uploads") below the root tree; UsageError if absent."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    current = Node(name=b"", type="dir", subtree=root)
+    for part in parts:
+        if current.type != "dir" or current.subtree is None:
+            raise UsageError(f"{path}: not a directory in the snapshot")
+        match = [n for n in repo.load_tree(current.subtree) if n.display_name == part]
+        if not match:
+            raise UsageError(f"{path}: not in the snapshot")
+        current = match[0]
+    return current
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    change: str  # "+", "-", "M" (content), "T" (type), "U" (metadata only)
+    path: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"change": self.change, "path": self.path}
+
+
+def _meta(n: Node) -> tuple[int, int, int, int]:
+    return (n.mode, n.uid, n.gid, n.mtime_ns)
+
+
+def diff_trees(repo: TreeSource, a: bytes | None, b: bytes | None, prefix: str = "") -> Iterator[DiffEntry]:
+    """Changes from tree ``a`` to tree ``b``; identical subtrees are skipped by ID."""
+    if a == b:
+        return
+    left = {n.name: n for n in repo.load_tree(a)} if a else {}
+    right = {n.name: n for n in repo.load_tree(b)} if b else {}
+    for name in sorted(left.keys() | right.keys()):
+        old, new = left.get(name), right.get(name)
+        shown = (new or old).display_name  # type: ignore[union-attr]
+        path = f"{prefix}/{shown}"
+        if old is None:
+            assert new is not None
+            yield DiffEntry("+", path + ("/" if new.type == "dir" else ""))
+            if new.type == "dir":
+                yield from diff_trees(repo, None, new.subtree, path)
+        elif new is None:
+            yield DiffEntry("-", path + ("/" if old.type == "dir" else ""))
+            if old.type == "dir":
+                yield from diff_trees(repo, old.subtree, None, path)
+        elif old.type != new.type:
+            yield DiffEntry("T", path)
+        elif new.type == "dir":
+            if _meta(old) != _meta(new) and old.subtree == new.subtree:
+                yield DiffEntry("U", path + "/")
+            yield from diff_trees(repo, old.subtree, new.subtree, path)
+        elif new.type == "file" and (old.content != new.content or old.size != new.size):
+            yield DiffEntry("M", path)
+        elif new.type == "symlink" and old.target != new.target:
+            yield DiffEntry("M", path)
+        elif _meta(old) != _meta(new):
+            yield DiffEntry("U", path)
+
+
+class StatsSource(TreeSource, Protocol):
+    def blob_location(self, blob_type: int, blob_id: bytes) -> tuple[bytes, int, int, int] | None: ...
+
+
+def repo_stats(repo: StatsSource, roots: list[bytes]) -> dict[str, int]:
+    """Restore size (logical) and the unique stored size of what ``roots`` reference."""
+    restore_size = 0
+    files = 0
+    unique_data: set[bytes] = set()
+    trees: set[bytes] = set()
+    stored = 0
+    plain = 0
+    stack = list(roots)
+    while stack:
+        tree_id = stack.pop()
+        if tree_id in trees:
+            continue
+        trees.add(tree_id)
+        loc = repo.blob_location(TREE, tree_id)
+        if loc:
+            stored += loc[2]
+            plain += loc[3]
+        for node in repo.load_tree(tree_id):
+            if node.type == "dir" and node.subtree is not None:
+                stack.append(node.subtree)
+            elif node.type == "file":
+                files += 1
+                restore_size += node.size
+                for blob_id in node.content:
+                    if blob_id not in unique_data:
+                        unique_data.add(blob_id)
+                        dloc = repo.blob_location(DATA, blob_id)
+                        if dloc:
+                            stored += dloc[2]
+                            plain += dloc[3]
+    return {
+        "files": files,
+        "restore_size": restore_size,
+        "unique_blobs": len(unique_data),
+        "trees": len(trees),
+        "raw_data_size": plain,
+        "stored_size": stored,
+    }
