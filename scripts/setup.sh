@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything sitesnap's demo and tests need, idempotently.
+#   scripts/setup.sh core   -> the Python package in .venv (enough for the demo)
+#   scripts/setup.sh dev    -> plus test tools, system packages and the console build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+level="${1:-dev}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+
+stamp=".venv/.installed-$level"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ "$level" = core ]; then
+    .venv/bin/pip install -q -e ".[all]"
+  else
+    .venv/bin/pip install -q -e ".[dev]"
+  fi
+  touch "$stamp"
+fi
+
+[ "$level" = core ] && exit 0
+
+# System packages used by the tests: OpenSSH server (SFTP backend), database
+# clients (dumps), Chromium (console tests).  Installed only when missing.
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+command -v mariadb-dump >/dev/null 2>&1 || command -v mysqldump >/dev/null 2>&1 || need+=(mariadb-client)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing system packages: ${need[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "warning: missing system packages (run as root to install): ${need[*]}" >&2
+  fi
+fi
+
+# The admin console (Vue 3 + Vite), built into the Python package.
+if [ -f frontend/package.json ]; then
+  if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules ]; then
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd frontend && npm run build --silent)
+fi
