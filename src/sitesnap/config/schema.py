@@ -1,0 +1,233 @@
+"""``[[sources]]`` and ``[[repositories]]``: what a site backs up, and where to.
+
+Sources are a tagged union on ``type`` (``sqlite``, ``postgres``, ``mysql``,
+``files``), so each kind accepts only its own keys.  Repository options that
+belong to one storage kind live in their own sub-table
+(``[repositories.s3]``, ``[repositories.sftp]``) and are rejected for URLs
+of another kind.  Every path is absolute after validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SerializationInfo, ValidationInfo, field_serializer, field_validator
+from pydantic import model_validator as _model_validator
+
+from sitesnap.config.base import ConfigModel, fail_at
+from sitesnap.config.fields import (
+    ConfigPath,
+    Name,
+    Rate,
+    Secret,
+    Size,
+    relative_text,
+    resolve_path,
+)
+
+__all__ = [
+    "SOURCE_TYPES",
+    "AnySource",
+    "FilesSource",
+    "MysqlSource",
+    "ObjectLock",
+    "PostgresSource",
+    "RepositoryConfig",
+    "S3Options",
+    "SftpOptions",
+    "Source",
+    "SqliteSource",
+]
+
+_DB_SCHEMES = {"postgres": ("postgresql", "postgres"), "mysql": ("mysql", "mariadb")}
+
+
+class _SourceBase(ConfigModel):
+    doc_table = "[[sources]]"
+
+    name: Name
+    """Unique within the site; names the source's directory in every snapshot."""
+
+
+class SqliteSource(_SourceBase):
+    """A SQLite database file, copied through SQLite's online backup API."""
+
+    type: Literal["sqlite"]
+    path: ConfigPath
+
+
+class _DatabaseServer(_SourceBase):
+    db_kind: ClassVar[str] = "postgres"
+
+    url: str
+    password: Secret | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        allowed = _DB_SCHEMES[cls.db_kind]
+        parts = urlsplit(value)
+        scheme = parts.scheme.partition("+")[0].lower()
+        if scheme not in allowed:
+            example = f"{allowed[0]}://user@127.0.0.1/dbname"
+            raise ValueError(f"expected a {allowed[0]}:// URL, e.g. {example!r}, got {value!r}")
+        if not parts.path.strip("/"):
+            raise ValueError(f"the URL names no database: add '/dbname' to {_redact(value)!r}")
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+    @_model_validator(mode="after")
+    def _one_password(self) -> _DatabaseServer:
+        if self.password is not None and urlsplit(self.url).password:
+            raise fail_at(("password",), "the URL already contains a password; give it once")
+        return self
+
+
+class PostgresSource(_DatabaseServer):
+    """A PostgreSQL database, dumped with pg_dump in one transaction."""
+
+    type: Literal["postgres"]
+
+
+class MysqlSource(_DatabaseServer):
+    """A MySQL or MariaDB database, dumped with mariadb-dump/mysqldump --single-transaction."""
+
+    db_kind = "mysql"
+
+    type: Literal["mysql"]
+
+
+class FilesSource(_SourceBase):
+    """A directory tree."""
+
+    type: Literal["files"]
+    path: ConfigPath
+    exclude: list[str] = Field(default_factory=list)
+    one_file_system: bool = False
+
+
+AnySource = SqliteSource | PostgresSource | MysqlSource | FilesSource
+Source = Annotated[AnySource, Field(discriminator="type")]
+SOURCE_TYPES = ("sqlite", "postgres", "mysql", "files")
+
+
+class ObjectLock(ConfigModel):
+    """S3 Object Lock retention set on every object written."""
+
+    doc_table = "[repositories.s3.object_lock]"
+
+    mode: Literal["governance", "compliance"]
+    days: Annotated[int, Field(ge=1, le=36500)]
+
+
+class S3Options(ConfigModel):
+    doc_table = "[repositories.s3]"
+
+    preset: Literal["aws", "aliyun-oss", "tencent-cos"] = "aws"
+    endpoint: str | None = None
+    region: str | None = None
+    addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    access_key_id: Secret | None = None
+    secret_access_key: Secret | None = None
+    object_lock: ObjectLock | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @_model_validator(mode="after")
+    def _consistent(self) -> S3Options:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            missing = "secret_access_key" if self.secret_access_key is None else "access_key_id"
+            raise fail_at((missing,), "give access_key_id and secret_access_key together")
+        if self.preset != "aws" and not (self.endpoint or self.region):
+            raise fail_at(("region",), f"the {self.preset} preset needs region or endpoint")
+        return self
+
+
+class SftpOptions(ConfigModel):
+    doc_table = "[repositories.sftp]"
+
+    key_file: ConfigPath | None = None
+    password: Secret | None = None
+    known_hosts: ConfigPath | None = None
+
+
+class RepositoryConfig(ConfigModel):
+    """One repository; the first in the file is the site's primary."""
+
+    doc_table = "[[repositories]]"
+
+    name: Name
+    url: str
+    password: Secret | None = None
+    append_only: bool = False
+    copy_after_backup: bool = True
+    quota: Size | None = None
+    limit_upload: Rate | None = None
+    limit_download: Rate | None = None
+    s3: S3Options | None = None
+    sftp: SftpOptions | None = None
+
+    @property
+    def kind(self) -> Literal["local", "s3", "sftp"]:
+        """The storage kind named by the URL's scheme."""
+        scheme = urlsplit(self.url).scheme
+        if scheme in ("s3", "sftp"):
+            return scheme  # type: ignore[return-value]
+        return "local"
+
+    @property
+    def local_path(self) -> Path | None:
+        """The directory of a local repository, None for remote ones."""
+        if self.kind != "local":
+            return None
+        if self.url.startswith("file:"):
+            return Path(urlsplit(self.url).path)
+        return Path(self.url)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "s3":
+            if not parts.netloc:
+                raise ValueError(f"expected s3://bucket/prefix, got {value!r}")
+        elif parts.scheme == "sftp":
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError(f"expected sftp://user@host/path, got {value!r}")
+        elif parts.scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+                raise ValueError(f"expected file:///absolute/path, got {value!r}")
+        elif parts.scheme and len(parts.scheme) > 1:  # "C:" is a drive, not a scheme
+            raise ValueError(
+                f"unsupported URL scheme {parts.scheme!r}: use a path, file://, s3:// or sftp://"
+            )
+        else:
+            return str(resolve_path(value, info))
+        return value
+
+    @field_serializer("url")
+    def _dump_url(self, value: str, info: SerializationInfo) -> str:
+        if self.kind == "local" and not value.startswith("file:"):
+            return relative_text(value, info)
+        return value
+
+    @_model_validator(mode="after")
+    def _options_match_kind(self) -> RepositoryConfig:
+        for option in ("s3", "sftp"):
+            if getattr(self, option) is not None and self.kind != option:
+                raise fail_at((option,), f"[{option}] options need an {option}:// URL")
+        return self
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
