@@ -147,18 +147,22 @@ class ToolProcess:
 
 
 def condense_error(stderr: str, name: str = "") -> str:
-    """One line out of a client program's stderr: the first error line, else the last line."""
+    """One line out of a client program's stderr: the first error line plus its first detail."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     if not lines:
         return ""
     errors = [ln for ln in lines if re.search(r"\b(error|fatal|failed)\b", ln, re.I)]
     line = errors[0] if errors else lines[-1]
-    detail = [ln for ln in lines if ln.startswith(("DETAIL:", "FATAL:")) and ln not in line]
     for prefix in (f"{name}: error: ", f"{name}: ", "psql:<stdin>:", "ERROR:  ", "FATAL:  "):
         if prefix and line.startswith(prefix):
             line = line[len(prefix) :].strip()
-    if detail and len(line) < 200:
-        line = f"{line} ({detail[0]})"
+    details = []
+    for other in lines:
+        match = re.match(r"(?:\S+: )?(?:detail|DETAIL):\s*(.*)", other)
+        if match and not match.group(1).startswith("Command was"):
+            details.append(match.group(1).replace("Error message from server: ", "server: "))
+    if details and details[0] not in line:
+        line = f"{line} ({details[0]})"
     return re.sub(r"\s+", " ", line)
 
 
