@@ -1,0 +1,191 @@
+"""The catalog's tables (SQLAlchemy 2 typed ORM), portable to SQLite, PostgreSQL and MySQL/MariaDB.
+
+The catalog is a cache of what the repositories hold plus the history of
+runs, audit events, alert states and drills; every schema change ships an
+Alembic revision in ``migrations/`` and a test checks that the two agree.
+
+Times are stored as naive UTC (SQLite and MySQL have no zoned type) and come
+back as aware UTC datetimes; MySQL keeps microseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "AlertState",
+    "AuditEvent",
+    "BackupConfig",
+    "BackupRecord",
+    "Base",
+    "DrillResult",
+    "Run",
+    "UTCDateTime",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"catalog times must be timezone-aware, got {value.isoformat()}")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class BackupRecord(Base):
+    """One snapshot in one repository, as the seed's ``backup_records`` table.
+
+    ``location`` names the repository without credentials;
+    ``storage_providers`` maps each repository the snapshot was written or
+    copied to onto ``{"ok", "error", "bytes_sent", "reason"}``; ``meta``
+    (column ``metadata``) holds sources, tags, row counts and the like.
+    """
+
+    __tablename__ = "backup_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backup_id: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str] = mapped_column(String(200), index=True)
+    backup_type: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+    location: Mapped[str] = mapped_column(String(500), default="")
+    hostname: Mapped[str] = mapped_column(String(200), default="")
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    compression_ratio: Mapped[float | None] = mapped_column(Float)
+    dedup_ratio: Mapped[float | None] = mapped_column(Float)
+    encryption_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    storage_providers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    duration: Mapped[float | None] = mapped_column(Float)
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+
+
+class BackupConfig(Base):
+    """A site's configuration as TOML text, edited from the console."""
+
+    __tablename__ = "backup_configs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(200), unique=True)
+    config_toml: Mapped[str] = mapped_column(LONG_TEXT)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Run(Base):
+    """One execution of backup, restore, copy, prune, check, drill or forget."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    site: Mapped[str] = mapped_column(String(200), default="", index=True)
+    repository: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    log: Mapped[str] = mapped_column(LONG_TEXT, default="")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    triggered_by: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    """Who did what to which target, from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str] = mapped_column(String(500), default="")
+    source_ip: Mapped[str] = mapped_column(String(45), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AlertState(Base):
+    """Whether an alert rule fires for a site, so notifications are de-duplicated."""
+
+    __tablename__ = "alert_states"
+    __table_args__ = (UniqueConstraint("site", "rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    since: Mapped[datetime]
+    last_sent: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DrillResult(Base):
+    """The outcome of one restore drill."""
+
+    __tablename__ = "drill_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    site: Mapped[str] = mapped_column(String(200), index=True)
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    rto_seconds: Mapped[float | None] = mapped_column(Float)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(index=True)
