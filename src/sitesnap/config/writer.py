@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path
@@ -20,12 +19,13 @@ from typing import Any
 
 from sitesnap.config.loader import loads_config
 from sitesnap.config.site import SiteConfig
+from sitesnap.config.tomltext import toml_key as _key
+from sitesnap.config.tomltext import toml_value as _value
 from sitesnap.errors import ConfigError
 
 __all__ = ["dump_config", "save_config"]
 
 _INLINE_KEYS = frozenset({"object_lock", "headers"})
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _HEADER = "# sitesnap site configuration; every key is described in docs/config.md\n\n"
 
 
@@ -113,25 +113,6 @@ def _inline(key: str, value: dict[str, Any]) -> bool:
 
 def _is_table_array(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _scalar(key)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
-        return f"{{ {inner} }}" if inner else "{}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> str:
-    import tomli_w  # only needed when writing
-
-    return tomli_w.dumps({"v": value}).split(" = ", 1)[1].rstrip("\n")
 
 
 def _prune(value: Any) -> Any:
