@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from sitesnap.cli.output import Output
-from sitesnap.errors import ConfigError, UsageError
+from sitesnap.errors import UsageError
 from sitesnap.repository.repository import Repository
 
 __all__ = ["AppContext", "pass_app"]
@@ -77,15 +77,19 @@ class AppContext:
         return self._site
 
     def _site_password(self) -> str | None:
-        site = self.site()
-        if site is None or self.repo_url:
-            return None
-        from sitesnap.secrets import resolve
+        target = self._site_target()
+        return target[2] if target else None
 
-        repo = site.repositories[0]
-        if repo.password is None:
+    def _site_target(self) -> tuple[str, dict[str, Any], str | None] | None:
+        """The primary repository of the site config, unless -r/SITESNAP_REPOSITORY overrides it."""
+        if self.repo_url or os.environ.get("SITESNAP_REPOSITORY"):
             return None
-        return resolve(repo.password, what=f"repositories[0].password ({repo.name})")
+        site = self.site()
+        if site is None:
+            return None
+        from sitesnap.engine.opening import repository_target
+
+        return repository_target(site.primary)
 
     def repository_url(self) -> str:
         if self.repo_url:
@@ -93,22 +97,17 @@ class AppContext:
         env = os.environ.get("SITESNAP_REPOSITORY")
         if env:
             return env
-        site = self.site()
-        if site is not None:
-            if not site.repositories:
-                raise ConfigError("the site configuration names no repository")
-            return str(site.repositories[0].url)
+        target = self._site_target()
+        if target is not None:
+            return target[0]
         raise UsageError(
             "no repository given",
             hint="Use -r/--repo URL, set SITESNAP_REPOSITORY, or pass -c sitesnap.toml.",
         )
 
     def storage_options(self) -> dict[str, Any]:
-        site = self.site()
-        if site is None or self.repo_url or os.environ.get("SITESNAP_REPOSITORY"):
-            return {}
-        options = getattr(site.repositories[0], "storage_options", None)
-        return dict(options()) if callable(options) else {}
+        target = self._site_target()
+        return dict(target[1]) if target else {}
 
     @contextmanager
     def open_repo(self) -> Iterator[Repository]:

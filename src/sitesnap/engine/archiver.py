@@ -207,7 +207,7 @@ class Archiver:
         if parent is not None and parent.type == "dir" and parent.subtree is not None:
             try:
                 old_children = {n.name: n for n in self.store.load_tree(parent.subtree)}
-            except Exception:  # noqa: BLE001 - a damaged parent only costs a full read
+            except Exception:
                 old_children = {}
         children: list[Future[Node]] = []
         for entry, child in scan_dir(path, rel, excluder, self._warn):
@@ -331,7 +331,7 @@ def _chain(first: Future[Node], node: Node) -> Future[Node]:
     def copy(done: Future[Node]) -> None:
         try:
             out.set_result(_copy_content(done, node))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             out.set_exception(exc)
 
     first.add_done_callback(copy)

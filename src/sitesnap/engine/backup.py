@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sitesnap.engine.archiver import ArchiveSummary, Archiver
+from sitesnap.engine.archiver import Archiver, ArchiveSummary
 from sitesnap.errors import UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node

@@ -78,9 +78,7 @@ def diff_trees(repo: TreeSource, a: bytes | None, b: bytes | None, prefix: str =
             if _meta(old) != _meta(new) and old.subtree == new.subtree:
                 yield DiffEntry("U", path + "/")
             yield from diff_trees(repo, old.subtree, new.subtree, path)
-        elif new.type == "file" and (old.content != new.content or old.size != new.size):
-            yield DiffEntry("M", path)
-        elif new.type == "symlink" and old.target != new.target:
+        elif (new.type == "file" and (old.content != new.content or old.size != new.size)) or (new.type == "symlink" and old.target != new.target):
             yield DiffEntry("M", path)
         elif _meta(old) != _meta(new):
             yield DiffEntry("U", path)

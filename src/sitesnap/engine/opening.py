@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sitesnap.config import RepositoryConfig
 from sitesnap.format.chunker import ChunkerParams
 from sitesnap.repository.repository import Repository
+from sitesnap.secrets import resolve
 from sitesnap.storage.registry import open_storage
 
-__all__ = ["create_repository", "open_repository"]
+__all__ = ["create_repository", "open_repository", "repository_target"]
 
 
 def open_repository(url: str, password: str, options: dict[str, Any] | None = None) -> Repository:
@@ -39,3 +41,43 @@ def create_repository(
     except BaseException:
         storage.close()
         raise
+
+
+def repository_target(repo_cfg: RepositoryConfig) -> tuple[str, dict[str, Any], str | None]:
+    """(url, storage options, password) for a configured repository; secrets resolved here."""
+    options: dict[str, Any] = {}
+    where = f"repositories.{repo_cfg.name}"
+    if repo_cfg.s3 is not None:
+        s3 = repo_cfg.s3
+        options["preset"] = s3.preset
+        if s3.endpoint:
+            options["endpoint"] = s3.endpoint
+        if s3.region:
+            options["region"] = s3.region
+        if s3.addressing_style != "auto":
+            options["addressing"] = s3.addressing_style
+        if s3.access_key_id is not None:
+            options["access_key_id"] = resolve(s3.access_key_id, what=f"{where}.s3.access_key_id")
+        if s3.secret_access_key is not None:
+            options["secret_access_key"] = resolve(s3.secret_access_key, what=f"{where}.s3.secret_access_key")
+        if s3.object_lock is not None:
+            options["object_lock_mode"] = s3.object_lock.mode
+            options["object_lock_days"] = s3.object_lock.days
+        if s3.endpoint and s3.endpoint.startswith("http://"):
+            options["allow_http"] = True
+    if repo_cfg.sftp is not None:
+        sftp = repo_cfg.sftp
+        if sftp.key_file is not None:
+            options["key_file"] = str(sftp.key_file)
+        if sftp.password is not None:
+            options["password"] = resolve(sftp.password, what=f"{where}.sftp.password")
+        if sftp.known_hosts is not None:
+            options["known_hosts"] = str(sftp.known_hosts)
+    if repo_cfg.limit_upload:
+        options["limit_upload"] = repo_cfg.limit_upload
+    if repo_cfg.limit_download:
+        options["limit_download"] = repo_cfg.limit_download
+    if repo_cfg.append_only:
+        options["append_only"] = True
+    password = resolve(repo_cfg.password, what=f"{where}.password") if repo_cfg.password is not None else None
+    return repo_cfg.url, options, password
