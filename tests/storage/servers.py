@@ -158,3 +158,80 @@ def start_sshd(workdir: Path, root: Path) -> tuple[subprocess.Popen[bytes], SSHS
     known_hosts = workdir / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
     return proc, SSHServer("127.0.0.1", port, user, client_key, known_hosts, root)
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback that resets a connection once ``budget`` bytes were uploaded.
+
+    Placed between a client and a real server, it produces a genuinely dropped
+    connection in the middle of an upload.  ``cuts`` is how many connections
+    it will still cut; each cut connection is reset (RST) on both sides.
+    """
+
+    def __init__(self, upstream_port: int, budget: int, cuts: int = 1) -> None:
+        import threading
+
+        self.upstream_port = upstream_port
+        self.budget = budget
+        self.cuts = cuts
+        self.cut_count = 0
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _reset(*socks: socket.socket) -> None:
+        import struct
+
+        for sock in socks:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            except OSError:
+                pass
+
+    def _pump_up(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                with self._lock:
+                    cut = self.cuts > 0 and self.sent + len(data) > self.budget
+                    if cut:
+                        self.cuts -= 1
+                        self.cut_count += 1
+                    self.sent += len(data)
+                if cut:
+                    self._reset(src, dst)
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._reset(src, dst)
+
+    def _pump_down(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._reset(src, dst)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
