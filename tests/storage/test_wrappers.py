@@ -121,9 +121,7 @@ def test_retry_reports_each_retry() -> None:
     faulty = FaultyStorage(MemoryStorage()).fail_nth("stat", 1, transient=True)
     faulty.inner.write("x", b"12")
     seen: list[tuple[str, int]] = []
-    retry = RetryStorage(
-        faulty, sleep=lambda _: None, on_retry=lambda op, n, e, d: seen.append((op, n))
-    )
+    retry = RetryStorage(faulty, sleep=lambda _: None, on_retry=lambda op, n, e, d: seen.append((op, n)))
     assert retry.stat("x").size == 2
     assert seen == [("stat", 1)]
 

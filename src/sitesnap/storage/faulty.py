@@ -104,22 +104,16 @@ class FaultyStorage:
         rule.limit = limit
         return self.add(rule)
 
-    def flip_bit(
-        self, *, nth: int | None = None, probability: float = 0.0, prefix: str = ""
-    ) -> FaultyStorage:
+    def flip_bit(self, *, nth: int | None = None, probability: float = 0.0, prefix: str = "") -> FaultyStorage:
         """Flip one (deterministically chosen) bit in what a read returns."""
         return self.add(FaultRule("read", "flip", nth=nth, probability=probability, prefix=prefix))
 
-    def cut_short(
-        self, *, nth: int | None = None, probability: float = 0.0, prefix: str = ""
-    ) -> FaultyStorage:
+    def cut_short(self, *, nth: int | None = None, probability: float = 0.0, prefix: str = "") -> FaultyStorage:
         """Return only a prefix of what a read would return (a truncated transfer)."""
         rule = FaultRule("read", "truncate", nth=nth, probability=probability, prefix=prefix)
         return self.add(rule)
 
-    def die_mid_write(
-        self, nth: int, *, leave_partial: bool = False, prefix: str = ""
-    ) -> FaultyStorage:
+    def die_mid_write(self, nth: int, *, leave_partial: bool = False, prefix: str = "") -> FaultyStorage:
         """Raise :class:`SimulatedCrash` instead of the ``nth`` write."""
         rule = FaultRule("write", "die", nth=nth, prefix=prefix, leave_partial=leave_partial)
         return self.add(rule)

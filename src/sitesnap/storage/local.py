@@ -85,9 +85,7 @@ class LocalStorage:
         if directory.is_dir():
             return
         if directory == self.root or self.root not in directory.parents:
-            raise StorageError(
-                f"{self.root} does not exist", hint="Create the repository first ('sitesnap init')."
-            )
+            raise StorageError(f"{self.root} does not exist", hint="Create the repository first ('sitesnap init').")
         self._ensure_dir(directory.parent, name)
         try:
             directory.mkdir()
@@ -234,9 +232,7 @@ def from_url(url: str, options: Mapping[str, Any]) -> LocalStorage:
         return LocalStorage(os.path.expanduser(url))
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
-        raise ConfigError(
-            f"file URL with a host is not supported: {url}", hint="Use file:///absolute/path."
-        )
+        raise ConfigError(f"file URL with a host is not supported: {url}", hint="Use file:///absolute/path.")
     if not parts.path:
         raise ConfigError(f"file URL without a path: {url}")
     return LocalStorage(unquote(parts.path))

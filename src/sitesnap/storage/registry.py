@@ -98,8 +98,7 @@ def open_storage(url: str, options: Mapping[str, Any] | None = None) -> Storage:
     if scheme not in known:
         raise UsageError(
             f"unknown storage URL scheme {scheme!r} in {url!r}",
-            hint="Use a path, file:///path, memory://name, s3://bucket/prefix or "
-            "sftp://user@host[:port]/path.",
+            hint="Use a path, file:///path, memory://name, s3://bucket/prefix or sftp://user@host[:port]/path.",
         )
     wrapper_opts = {k: opts.pop(k) for k in list(opts) if k in WRAPPER_OPTIONS}
     storage = _load(known[scheme])(url, opts)

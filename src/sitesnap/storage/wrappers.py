@@ -227,9 +227,7 @@ class LimitedStorage(Wrapper):
     ) -> None:
         super().__init__(inner)
         self.upload = TokenBucket(upload_bps, upload_bps * burst_seconds) if upload_bps else None
-        self.download = (
-            TokenBucket(download_bps, download_bps * burst_seconds) if download_bps else None
-        )
+        self.download = TokenBucket(download_bps, download_bps * burst_seconds) if download_bps else None
 
     def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         data = self.inner.read(name, offset, length)
@@ -273,6 +271,4 @@ class AppendOnlyStorage(Wrapper):
             self.inner.write(name, data, exclusive=True)
         except ObjectExists:
             if self.inner.read(name) != data:
-                raise AppendOnlyError(
-                    f"cannot overwrite {name}: the repository is append-only"
-                ) from None
+                raise AppendOnlyError(f"cannot overwrite {name}: the repository is append-only") from None
