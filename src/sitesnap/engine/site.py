@@ -288,6 +288,7 @@ class RestoreItem:
     create: int = 0
     delete: int = 0
     size: int = 0
+    damaged: str = ""
     result: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -324,7 +325,7 @@ class RestorePlan:
         on_step: Callable[[str], None] = lambda _m: None,
     ) -> RestorePlan:
         """Run the plan: pre-restore snapshot of what is overwritten, then each source, verified."""
-        in_place = [i.source for i in self.items if i.in_place and i.exists]
+        in_place = [i.source for i in self.items if i.in_place and i.exists and not i.damaged]
         if safety and in_place:
             on_step(f"taking a pre-restore snapshot of {', '.join(in_place)}")
             pre = backup_site(self.repo, self.cfg, snapshot_type="pre-restore",
@@ -379,12 +380,21 @@ def plan_site_restore(
             _plan_files(repo, snapshot, src, item)
         else:
             db = open_source(src)
-            state = db.inspect(None if in_place else _target_for(src, target))
             info = _db_info(snapshot, name)
             node = find_node(repo, snapshot.tree, tree_path(src))
-            item = RestoreItem(name, src.type, redact_url(state.target) if src.type != "sqlite" else state.target,
-                               in_place, state.exists, before=dict(state.tables), after=dict(info.tables),
-                               size=node.size)
+            try:
+                state = db.inspect(None if in_place else _target_for(src, target))
+            except SourceError as exc:
+                if src.type != "sqlite":
+                    raise
+                # A damaged SQLite file is the typical reason to restore: keep it aside, don't fail.
+                path = _target_for(src, target) or str(src.path)
+                item = RestoreItem(name, src.type, path, in_place, True, after=dict(info.tables), size=node.size,
+                                   damaged=exc.message)
+            else:
+                item = RestoreItem(name, src.type, redact_url(state.target) if src.type != "sqlite" else state.target,
+                                   in_place, state.exists, before=dict(state.tables), after=dict(info.tables),
+                                   size=node.size)
         items.append(item)
     return RestorePlan(repo, cfg, snapshot, items)
 
@@ -491,6 +501,8 @@ def _restore_db(
 ) -> dict[str, Any]:
     info = _db_info(snapshot, src.name)
     db = open_source(src)
+    if item.damaged:
+        item.result["kept_damaged"] = _move_aside(Path(item.target))
     reader = BlobReader(repo, node.content)
     target = None if item.in_place else _target_for(src, item.target)
     import io
@@ -498,4 +510,15 @@ def _restore_db(
     report = db.restore(io.BufferedReader(reader, 1 << 20), info, target, sink)
     if report.tables != info.tables:
         raise RestoreError(f"source {src.name}: restored row counts differ from the snapshot's record")
-    return report.to_dict()
+    return {**item.result, **report.to_dict()}
+
+
+def _move_aside(path: Path) -> str:
+    """Rename a damaged database file (and its -wal/-shm) aside; returns the new name."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            os.rename(src, Path(str(aside) + suffix))
+    return str(aside)

@@ -80,6 +80,8 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
     for item in plan.items:
         verified = "row counts verified" if item.kind != "files" else "every blob verified"
         out.always(f"restored {item.source} -> {item.target} ({verified})")
+        if item.result.get("kept_damaged"):
+            out.always(f"  the damaged database was kept as {item.result['kept_damaged']}")
 
 
 def _show_plan(app: AppContext, plan: object) -> None:
@@ -98,10 +100,17 @@ def _show_plan(app: AppContext, plan: object) -> None:
         if i.kind != "files":
             before = sum(i.before.values()) if i.exists else 0
             rows = f"{before} → {sum(i.after.values())} ({len(i.after)} tables)"
+        if i.damaged:
+            mode = "replace damaged"
+            rows = f"unreadable → {sum(i.after.values())}"
         table.add_row(i.source, i.kind, i.target, mode,
                       str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
                       str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
+    for i in plan.items:
+        if i.damaged:
+            out.always(f"{i.source}: the current database is unreadable ({i.damaged}); it will be kept aside, "
+                       "not snapshotted.")
     if plan.overwrites_live_data:
         out.always("Live data will be overwritten; a pre-restore snapshot is taken first.")
 
