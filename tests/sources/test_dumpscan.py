@@ -1,0 +1,64 @@
+"""The dump scanners count the same rows however the stream is cut into blocks."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitesnap.sources.dumpscan import MysqlDumpScanner, PgPlainScanner
+
+PG = (
+    b"-- Dumped from database version 15.2\n"
+    b"CREATE FUNCTION f() RETURNS int AS $$\nCOPY public.fake (x) FROM stdin;\n$$;\n"
+    b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: postgres\n--\n\n"
+    b"COPY public.t (a, b) FROM stdin;\n1\tx\\\\.\n2\t\\\\.\n3\t" + b"y" * 5000 + b"\n\\.\n\n"
+    b"--\n-- Data for Name: W; Type: TABLE DATA; Schema: s; Owner: postgres\n--\n\n"
+    b'COPY s."W ""x""" (a) FROM stdin;\n\\.\n\n'
+    b"--\n-- PostgreSQL database dump complete\n--\n"
+)
+MY = (
+    b"CREATE TABLE `t` (\n  `a` int\n);\n"
+    b"INSERT INTO `t` VALUES (1,'a\\'\\n),(');\n"
+    b"INSERT INTO `t` VALUES (2,'" + b"z" * 5000 + b"');\n"
+    b"CREATE TABLE `e``q` (\n  `a` int\n);\n"
+    b"DELIMITER ;;\n/*!50003 trigger x after insert on t for each row begin\n"
+    b"INSERT INTO `t` VALUES (9);\nend */;;\nDELIMITER ;\n"
+    b"INSERT INTO `t` VALUES (3,NULL);\n"
+    b"-- Dump completed\n"
+)
+
+
+def _feed(scanner: PgPlainScanner | MysqlDumpScanner, data: bytes, cuts: list[int]) -> None:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    for start, end in itertools.pairwise(points):
+        scanner.feed(data[start:end])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(min_value=0, max_value=10**6), max_size=40))
+def test_pg_counts_do_not_depend_on_block_boundaries(cuts: list[int]) -> None:
+    scanner = PgPlainScanner()
+    _feed(scanner, PG, cuts)
+    assert scanner.tables == {"public.t": 3, 's.W "x"': 0}
+    assert scanner.complete and scanner.server_version == "15.2"
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(min_value=0, max_value=10**6), max_size=40))
+def test_mysql_counts_do_not_depend_on_block_boundaries(cuts: list[int]) -> None:
+    scanner = MysqlDumpScanner()
+    _feed(scanner, MY, cuts)
+    assert scanner.tables == {"t": 3, "e`q": 0}
+    assert scanner.complete
+
+
+def test_byte_by_byte_and_truncated() -> None:
+    scanner = PgPlainScanner()
+    for i in range(len(PG)):
+        scanner.feed(PG[i : i + 1])
+    assert scanner.tables["public.t"] == 3
+    cut = PgPlainScanner()
+    cut.feed(PG[: PG.index(b"\\.\n\n")])
+    assert not cut.complete
