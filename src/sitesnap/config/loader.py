@@ -86,14 +86,15 @@ def build_config(
     ``text``, when given, is the TOML source used to find line numbers.
     """
     file = Path(path)
+    absolute = Path(os.path.normpath(file.absolute()))
     locator = KeyLocator(text) if text is not None else None
-    context = {"base_dir": file.absolute().parent}
+    context = {"base_dir": absolute.parent}
     try:
         config = SiteConfig.model_validate(dict(data), context=context)
     except ValidationError as exc:
         problems = describe_errors(exc, data, str(file), locator)
         raise _config_error(problems) from None
-    config.attach(file.absolute(), find_warnings(config, str(file), locator))
+    config.attach(absolute, find_warnings(config, str(file), locator))
     return config
 
 

@@ -143,11 +143,13 @@ def parse_size(value: str | int) -> int:
 
 def format_size(value: int) -> str:
     """The shortest exact spelling of a byte count (``"500GB"``, ``"10MiB"``, ``"123"``)."""
+    best, digits = str(value), len(str(value))
     if value > 0:
-        for unit, size in _SIZE_SPELLING:
-            if value % size == 0:
-                return f"{value // size}{unit}"
-    return str(value)
+        for unit, size in _SIZE_SPELLING:  # binary first: it wins ties
+            count = value // size
+            if value % size == 0 and len(str(count)) < digits:
+                best, digits = f"{count}{unit}", len(str(count))
+    return best
 
 
 def parse_rate(value: str | int) -> int:

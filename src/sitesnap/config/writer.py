@@ -59,7 +59,10 @@ def save_config(config: SiteConfig, path: str | os.PathLike[str]) -> Path:
     text = dump_config(config, base_dir=target.parent)
     loads_config(text, path=target)  # never write what we could not read
     mode = _mode_of(target)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
