@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from sitesnap.storage.base import ObjectInfo, Storage, StorageProperties
+from sitesnap.storage.registry import open_storage
 
-__all__ = ["ObjectInfo", "Storage", "StorageProperties"]
+__all__ = ["ObjectInfo", "Storage", "StorageProperties", "open_storage"]

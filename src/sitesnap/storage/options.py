@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sitesnap.errors import ConfigError
+from sitesnap.secrets import SecretRef, resolve
 
-__all__ = ["as_bool", "reject_unknown"]
+__all__ = ["as_bool", "reject_unknown", "secret_value"]
 
 
 def reject_unknown(options: Mapping[str, Any], allowed: frozenset[str], kind: str) -> None:
@@ -33,3 +34,14 @@ def as_bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"expected a boolean, got {value!r}")
+
+
+def secret_value(value: Any, what: str) -> str | None:
+    """A secret option given as text, a :class:`SecretRef` or ``{env = ...}`` / ``{file = ...}``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and set(value) <= {"env", "file"}:
+        value = SecretRef(env=value.get("env"), file=value.get("file"))
+    if isinstance(value, SecretRef):
+        return resolve(value, what=what)
+    raise ConfigError(f"{what}: expected text or a secret reference, got {type(value).__name__}")

@@ -38,9 +38,8 @@ from obstore.exceptions import (
 from obstore.store import S3Store
 
 from sitesnap.errors import ConfigError, ObjectExists, ObjectNotFound, PermissionDenied, StorageError
-from sitesnap.secrets import SecretRef, resolve
 from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
-from sitesnap.storage.options import as_bool, reject_unknown
+from sitesnap.storage.options import as_bool, reject_unknown, secret_value
 
 __all__ = ["PRESETS", "S3Options", "S3Storage", "from_url"]
 
@@ -123,10 +122,7 @@ def parse_options(url: str, options: Mapping[str, Any]) -> S3Options:
     if opts.addressing not in ("auto", "virtual", "path"):
         raise ConfigError("addressing must be 'virtual' or 'path'")
     for key in ("access_key_id", "secret_access_key", "session_token"):
-        value = merged.get(key)
-        if isinstance(value, SecretRef):
-            value = resolve(value, what=f"s3 {key}")
-        setattr(opts, key, value)
+        setattr(opts, key, secret_value(merged.get(key), f"s3 {key}"))
     try:
         opts.part_size = int(merged.get("part_size", opts.part_size))
         opts.multipart_threshold = int(merged.get("multipart_threshold", opts.multipart_threshold))
@@ -237,7 +233,7 @@ class S3Storage:
                 self._boto = boto3.client(
                     "s3",
                     endpoint_url=o.endpoint,
-                    region_name=o.region or "us-east-1",
+                    region_name=o.region,
                     aws_access_key_id=o.access_key_id,
                     aws_secret_access_key=o.secret_access_key,
                     aws_session_token=o.session_token,

@@ -37,10 +37,9 @@ from sitesnap.errors import (
     PermissionDenied,
     StorageError,
 )
-from sitesnap.secrets import SecretRef, resolve
 from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.local import TEMP_PREFIX
-from sitesnap.storage.options import reject_unknown
+from sitesnap.storage.options import reject_unknown, secret_value
 
 __all__ = ["SFTPOptions", "SFTPStorage", "from_url"]
 
@@ -88,10 +87,7 @@ def parse_options(url: str, options: Mapping[str, Any]) -> SFTPOptions:
             hint='Use password = {env = "NAME"} or a key file.',
         )
     for key in ("password", "key_passphrase"):
-        value = options.get(key)
-        if isinstance(value, SecretRef):
-            value = resolve(value, what=f"sftp {key}")
-        setattr(opts, key, value)
+        setattr(opts, key, secret_value(options.get(key), f"sftp {key}"))
     opts.key_file = options.get("key_file")
     opts.known_hosts = options.get("known_hosts")
     return opts
