@@ -54,7 +54,7 @@ class Progress:
 ProgressSink = Callable[[Progress], None]
 
 
-def NULL_SINK(_: Progress) -> None:  # noqa: N802 - a constant-like default
+def NULL_SINK(_: Progress) -> None:
     """Discard progress."""
 
 

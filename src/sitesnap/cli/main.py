@@ -23,8 +23,10 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
               help="Repository: /path, file://, s3://bucket/prefix, sftp://user@host/path.  [env: SITESNAP_REPOSITORY]")
 @click.option("-c", "--config", "config_path", envvar="SITESNAP_CONFIG", metavar="FILE",
               type=click.Path(dir_okay=False), help="Site configuration (sitesnap.toml).  [env: SITESNAP_CONFIG]")
-@click.option("--password-file", metavar="FILE", help="Read the repository password from FILE.  [env: SITESNAP_PASSWORD_FILE]")
-@click.option("--json", "json_mode", is_flag=True, help="Machine-readable JSON output (JSON lines for long operations).")
+@click.option("--password-file", metavar="FILE",
+              help="Read the repository password from FILE.  [env: SITESNAP_PASSWORD_FILE]")
+@click.option("--json", "json_mode", is_flag=True,
+              help="Machine-readable JSON output (JSON lines for long operations).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and final results.")
 @click.version_option(__version__, "-V", "--version", prog_name="sitesnap")
 @click.pass_context

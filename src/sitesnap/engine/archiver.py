@@ -37,7 +37,9 @@ _READ_SIZE = 1 << 20
 class BlobStore(Protocol):
     """What the archiver needs of a repository, and nothing more."""
 
-    def save_blob(self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None) -> tuple[bytes, int]: ...
+    def save_blob(
+        self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None
+    ) -> tuple[bytes, int]: ...
 
     def has_blob(self, blob_type: int, blob_id: bytes) -> bool: ...
 
@@ -100,7 +102,9 @@ class Archiver:
         self.summary = ArchiveSummary()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._files = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-read")
+        self._files = ThreadPoolExecutor(
+            max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-read"
+        )
         self._trees = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitesnap-tree")
         self._file_slots = threading.BoundedSemaphore(max_files_in_flight)
         self._dir_slots = threading.BoundedSemaphore(max_dirs_in_flight)

@@ -53,6 +53,12 @@ def _meta(n: Node) -> tuple[int, int, int, int]:
     return (n.mode, n.uid, n.gid, n.mtime_ns)
 
 
+def _content_changed(old: Node, new: Node) -> bool:
+    if new.type == "file":
+        return old.content != new.content or old.size != new.size
+    return new.type == "symlink" and old.target != new.target
+
+
 def diff_trees(repo: TreeSource, a: bytes | None, b: bytes | None, prefix: str = "") -> Iterator[DiffEntry]:
     """Changes from tree ``a`` to tree ``b``; identical subtrees are skipped by ID."""
     if a == b:
@@ -78,7 +84,7 @@ def diff_trees(repo: TreeSource, a: bytes | None, b: bytes | None, prefix: str =
             if _meta(old) != _meta(new) and old.subtree == new.subtree:
                 yield DiffEntry("U", path + "/")
             yield from diff_trees(repo, old.subtree, new.subtree, path)
-        elif (new.type == "file" and (old.content != new.content or old.size != new.size)) or (new.type == "symlink" and old.target != new.target):
+        elif _content_changed(old, new):
             yield DiffEntry("M", path)
         elif _meta(old) != _meta(new):
             yield DiffEntry("U", path)

@@ -16,6 +16,7 @@ Safety rules (docs/format/v1.md, "Restore safety"):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -112,7 +113,9 @@ class Restorer:
         self.delete_extra = delete_extra
         self.restore_owner = os.geteuid() == 0 if restore_owner is None else restore_owner
         self._include = pathspec.PathSpec.from_lines("gitwildmatch", include) if include else None
-        self._pool = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-restore")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-restore"
+        )
         self._slots = threading.BoundedSemaphore(max_files_in_flight)
         self._lock = threading.Lock()
         self._futures: list[Future[None]] = []
@@ -355,7 +358,7 @@ class Restorer:
 
 
 def _node_fields(node: Node) -> dict[str, Any]:
-    return {f: getattr(node, f) for f in Node.__slots__}  # type: ignore[attr-defined]
+    return {f: getattr(node, f) for f in Node.__slots__}
 
 
 def _tmp_name(name: bytes) -> bytes:
@@ -363,10 +366,8 @@ def _tmp_name(name: bytes) -> bytes:
 
 
 def _unlink_quiet(dir_fd: int, name: bytes) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
 
 
 def _remove(dir_fd: int, name: bytes, st: os.stat_result) -> None:
@@ -404,15 +405,11 @@ def _owner(node: Node) -> tuple[int, int]:
 
     uid, gid = node.uid, node.gid
     if node.user:
-        try:
+        with contextlib.suppress(KeyError):
             uid = pwd.getpwnam(node.user).pw_uid
-        except KeyError:
-            pass
     if node.group:
-        try:
+        with contextlib.suppress(KeyError):
             gid = grp.getgrnam(node.group).gr_gid
-        except KeyError:
-            pass
     return uid, gid
 
 

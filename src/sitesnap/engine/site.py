@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from sitesnap.config import AnySource, FilesSource, SiteConfig
+from sitesnap.config import AnySource, FilesSource, SiteConfig, SqliteSource
 from sitesnap.engine.archiver import Archiver, ArchiveSummary
 from sitesnap.engine.backup import root_meta, snapshot_summary
 from sitesnap.engine.blobstream import BlobReader
@@ -86,7 +86,7 @@ def tree_path(src: AnySource) -> str:
 
 
 def origin(src: AnySource) -> str:
-    if src.type in ("files", "sqlite"):
+    if isinstance(src, FilesSource | SqliteSource):
         return str(src.path)
     return redact_url(str(src.url))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sitesnap.errors import SitesnapError
 
-__all__ = ["ChunkerParams", "Chunker", "native_chunker_available"]
+__all__ = ["Chunker", "ChunkerParams", "native_chunker_available"]
 
 
 def _load_native() -> Any:

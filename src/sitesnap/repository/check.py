@@ -179,7 +179,9 @@ def _walk_trees(repo: Repository, root: bytes, seen: set[bytes], report: CheckRe
         for node in nodes:
             if node.type == "dir":
                 if node.subtree is None:
-                    report.errors.append(f"tree {tree_id.hex()} ({where}): directory {node.display_name} has no subtree")
+                    report.errors.append(
+                        f"tree {tree_id.hex()} ({where}): directory {node.display_name} has no subtree"
+                    )
                 else:
                     stack.append(node.subtree)
             elif node.type == "file":
