@@ -64,7 +64,7 @@ from sitesnap.repository.lock import (
 from sitesnap.repository.masterindex import MasterIndex
 from sitesnap.storage.base import Storage
 
-__all__ = ["Repository", "RepoConfig", "pack_name"]
+__all__ = ["RepoConfig", "Repository", "pack_name"]
 
 CONFIG_NAME = "config"
 INDEX_PREFIX = "index/"
@@ -157,8 +157,14 @@ class Repository:
         kdf: dict[str, Any] | None = None,
         chunker: ChunkerParams | None = None,
         compression: int = 3,
+        id_key: bytes | None = None,
     ) -> Repository:
-        """Create a new repository; refuses if one exists at the location."""
+        """Create a new repository; refuses if one exists at the location.
+
+        ``id_key`` (with ``chunker``) reuses another repository's blob ID key,
+        so both give equal blobs equal IDs and ``copy`` moves only what is
+        missing; the encryption key is always fresh.
+        """
         location = storage.properties.url
         storage.create()
         try:
@@ -169,7 +175,7 @@ class Repository:
             raise RepositoryExists(location=location)
         if any(True for _ in storage.list(keyfiles.KEYS_PREFIX)):
             raise RepositoryExists(location=location, detail="it has key files but no config")
-        master = MasterKey.generate()
+        master = MasterKey(os.urandom(32), id_key) if id_key is not None else MasterKey.generate()
         seed = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
         params = chunker or ChunkerParams(seed=seed)
         config = RepoConfig(
