@@ -128,10 +128,12 @@ def backup_site(
     sources: list[str] | None = None,
     sink: ProgressSink = NULL_SINK,
     hostname: str | None = None,
+    now: datetime | None = None,
 ) -> SiteBackupResult:
     """Capture the site's sources into one snapshot, files first, then database dumps.
 
-    The snapshot's time is the moment the run started.  A source that fails
+    The snapshot's time is the moment the run started, or ``now`` when given
+    (simulations and imports; it must be timezone-aware).  A source that fails
     fails the whole backup (no snapshot is written): a site snapshot that
     silently lacks its database would be worse than none.
     """
@@ -141,7 +143,7 @@ def backup_site(
     for src in chosen:
         if src.type in ("files", "sqlite") and not Path(src.path).exists():
             raise SourceError(f"source {src.name!r}: {src.path} does not exist")
-    started_at = datetime.now(UTC)
+    started_at = now or datetime.now(UTC)
     started = time.monotonic()
     host = hostname or socket.gethostname()
     site = cfg.site.name
