@@ -5,7 +5,10 @@ A snapshot is a kind ``S`` envelope around JSON::
     {"time": "2026-11-25T12:00:00.123456+00:00", "tree": "<hex>", "paths": [...],
      "hostname": "...", "username": "...", "tags": [...], "type": "incremental",
      "parent": "<hex>|null", "site": "blog|null", "sources": [...],
-     "summary": {...}, "program_version": "0.1.0"}
+     "summary": {...}, "program_version": "0.1.0", "original": "<hex>"}
+
+``original`` is present only in copies made by ``sitesnap copy`` (absent
+means null), so snapshots written before it existed read unchanged.
 
 Stored at ``snapshots/<storage id>``; its ID is that storage ID.
 """
@@ -37,6 +40,7 @@ class Snapshot:
     sources: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     program_version: str = ""
+    original: str | None = None  # the source snapshot's ID when this is a copy (``sitesnap copy``)
     id: str = ""  # filled in when loaded or saved; not part of the stored JSON
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +57,7 @@ class Snapshot:
             "sources": self.sources,
             "summary": self.summary,
             "program_version": self.program_version,
+            **({"original": self.original} if self.original else {}),
         }
 
     @classmethod
@@ -74,6 +79,7 @@ class Snapshot:
                 sources=list(data.get("sources", [])),
                 summary=dict(data.get("summary", {})),
                 program_version=str(data.get("program_version", "")),
+                original=str(data["original"]) if data.get("original") else None,
                 id=snapshot_id,
             )
         except (KeyError, TypeError, ValueError) as exc:
