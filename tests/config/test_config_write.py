@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from config_examples import FULL
 
-from sitesnap.config import SiteConfig, dump_config, load_config, loads_config, save_config
+from sitesnap.config import (
+    SiteConfig,
+    build_config,
+    dump_config,
+    load_config,
+    loads_config,
+    save_config,
+)
 from sitesnap.errors import ConfigError
 
 
@@ -89,3 +96,20 @@ def test_save_refuses_what_would_not_load(
     assert cfg.path.read_text() == before
     with pytest.raises(ConfigError, match="cannot write"):
         save_config(cfg, tmp_path / "no" / "such" / "dir" / "sitesnap.toml")
+
+
+def test_json_round_trip_for_the_api(load_text: Callable[[str], SiteConfig]) -> None:
+    """The API sends the config as JSON and validates it back without a TOML text."""
+    cfg = load_text(FULL)
+    assert cfg.path is not None
+    data = cfg.model_dump(mode="json", by_alias=True)
+    assert data["sources"][2]["password"] == {"env": "PGPASSWORD"}
+    assert data["retention"]["snapshot"] == "forever"
+    again = build_config(data, path=cfg.path)
+    assert again.model_dump() == cfg.model_dump()
+    data["web"]["port"] = "x"
+    with pytest.raises(ConfigError) as info:
+        build_config(data, path=cfg.path)
+    assert info.value.kwargs["problems"] == [
+        f'{cfg.path}: web.port: expected an integer, got string "x"'
+    ]

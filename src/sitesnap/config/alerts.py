@@ -2,7 +2,7 @@
 
 Thresholds follow the seed: two consecutive failed backups, storage above
 80 % of quota, a backup taking over twice the median of recent runs; the RPO
-rule uses ``[site] rpo``.  Integrity failures always alert.  Channels are a
+rule uses ``[site] rpo``.  Integrity failures alert unless disabled.  Channels are a
 tagged union on ``type``; each may be limited to some sites and to alerts of
 at least a given severity.
 """

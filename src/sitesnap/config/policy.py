@@ -26,6 +26,8 @@ JOBS = ("incremental", "full", "prune", "check", "drill")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 
 KeepCount = Annotated[int, Field(ge=-1)]
+GroupKey = Literal["site", "hostname", "paths", "tags"]
+_DEFAULT_GROUP_BY: tuple[GroupKey, ...] = ("site", "hostname", "paths")
 
 
 class Schedule(ConfigModel):
@@ -86,9 +88,7 @@ class Retention(ConfigModel):
     keep_within_monthly: Duration | None = None
     keep_within_yearly: Duration | None = None
     keep_tags: list[str] = Field(default_factory=list)
-    group_by: list[Literal["site", "hostname", "paths", "tags"]] = Field(
-        default_factory=lambda: ["site", "hostname", "paths"]
-    )
+    group_by: list[GroupKey] = Field(default_factory=lambda: list(_DEFAULT_GROUP_BY))
 
     def max_age(self) -> dict[str, timedelta | None]:
         """Maximum age by snapshot type (None: kept until deleted by hand)."""

@@ -114,11 +114,11 @@ class SiteConfig(ConfigModel):
     site: SiteSection
     sources: list[Source] = Field(default_factory=list)
     repositories: list[RepositoryConfig] = Field(default_factory=list)
-    schedule: Schedule = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
-    retention: Retention = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
-    alerts: Alerts = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
-    runtime: Runtime = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
-    web: Web = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    schedule: Schedule = Field(default_factory=dict, validate_default=True)
+    retention: Retention = Field(default_factory=dict, validate_default=True)
+    alerts: Alerts = Field(default_factory=dict, validate_default=True)
+    runtime: Runtime = Field(default_factory=dict, validate_default=True)
+    web: Web = Field(default_factory=dict, validate_default=True)
 
     _path: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
