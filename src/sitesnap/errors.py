@@ -31,6 +31,8 @@ a user mistake never shows a traceback.
     ├── NotificationError             exit 22  an alert channel could not deliver
     ├── CatalogError                  exit 23  the catalog database is unreachable or unusable
     ├── RecordNotFound                exit 24  no such run or record in the catalog
+    ├── BrokerError                   exit 25  the job broker (Redis) is unreachable
+    ├── AlreadyRunning                exit 26  a second scheduler for one site
     └── Interrupted                   exit 130
 """
 
@@ -39,7 +41,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AlreadyRunning",
     "AppendOnlyError",
+    "BrokerError",
     "CatalogError",
     "ConfigError",
     "FormatVersionError",
@@ -277,6 +281,24 @@ class RecordNotFound(SitesnapError):
     exit_code = 24
     http_status = 404
     code = "record_not_found"
+
+
+class BrokerError(SitesnapError):
+    """Cannot reach the job broker: {detail}"""
+
+    exit_code = 25
+    http_status = 503
+    code = "broker"
+    default_hint = "Check [runtime] broker in the site configuration and that Redis is running."
+
+
+class AlreadyRunning(SitesnapError):
+    """Already running: {detail}"""
+
+    exit_code = 26
+    http_status = 409
+    code = "already_running"
+    default_hint = "Stop the other process first; only one may run per site."
 
 
 class Interrupted(SitesnapError):
