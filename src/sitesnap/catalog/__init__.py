@@ -10,6 +10,7 @@ or upgrades the schema (Alembic, ``migrations/``) before returning.
 
 from __future__ import annotations
 
+from sitesnap.catalog.accounts import ROLES, Accounts, TokenInfo, UserInfo, role_at_least
 from sitesnap.catalog.catalog import (
     ALERT_STATES,
     BACKUP_TYPES,
@@ -35,9 +36,11 @@ __all__ = [
     "ALERT_STATES",
     "BACKUP_TYPES",
     "RECORD_STATUSES",
+    "ROLES",
     "RUN_KINDS",
     "RUN_STATUSES",
     "TRIGGERS",
+    "Accounts",
     "AlertInfo",
     "AuditEntry",
     "BackupRecordInfo",
@@ -46,7 +49,10 @@ __all__ = [
     "DrillInfo",
     "Page",
     "RunInfo",
+    "TokenInfo",
+    "UserInfo",
     "catalog_url",
     "open_catalog",
     "redact_url",
+    "role_at_least",
 ]

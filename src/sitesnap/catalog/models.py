@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "AlertState",
+    "ApiToken",
     "AuditEvent",
     "BackupConfig",
     "BackupRecord",
@@ -39,6 +40,7 @@ __all__ = [
     "DrillResult",
     "Run",
     "UTCDateTime",
+    "User",
 ]
 
 NAMING = {
@@ -189,3 +191,38 @@ class DrillResult(Base):
     rto_seconds: Mapped[float | None] = mapped_column(Float)
     checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class User(Base):
+    """A console or API user: a role (admin, operator, viewer) and an argon2 password hash.
+
+    ``session_nonce`` is part of every session cookie; changing it (logout,
+    password change) invalidates the user's sessions everywhere.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(500))
+    session_nonce: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """An API token for automation; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    last_used: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
