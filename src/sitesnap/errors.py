@@ -33,6 +33,8 @@ a user mistake never shows a traceback.
     ├── RecordNotFound                exit 24  no such run or record in the catalog
     ├── BrokerError                   exit 25  the job broker (Redis) is unreachable
     ├── AlreadyRunning                exit 26  a second scheduler for one site
+    ├── NotAuthenticated              exit 27  the API needs credentials (HTTP 401)
+    ├── AccessDenied                  exit 28  the role does not allow it (HTTP 403)
     └── Interrupted                   exit 130
 """
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "AlreadyRunning",
     "AppendOnlyError",
     "BrokerError",
@@ -51,6 +54,7 @@ __all__ = [
     "Interrupted",
     "MissingTool",
     "NoSpace",
+    "NotAuthenticated",
     "NotificationError",
     "ObjectExists",
     "ObjectNotFound",
@@ -299,6 +303,23 @@ class AlreadyRunning(SitesnapError):
     http_status = 409
     code = "already_running"
     default_hint = "Stop the other process first; only one may run per site."
+
+
+class NotAuthenticated(SitesnapError):
+    """Not authenticated: {detail}"""
+
+    exit_code = 27
+    http_status = 401
+    code = "unauthorized"
+    default_hint = "Log in, or send 'Authorization: Bearer <token>' (create one with 'sitesnap token create')."
+
+
+class AccessDenied(SitesnapError):
+    """Access denied: {detail}"""
+
+    exit_code = 28
+    http_status = 403
+    code = "forbidden"
 
 
 class Interrupted(SitesnapError):
