@@ -1,0 +1,222 @@
+"""The job kinds: one function per operation, looked up by name.
+
+Each job function takes a :class:`JobContext` and returns the run's result as
+JSON-ready data; it raises :class:`~sitesnap.errors.SitesnapError` to fail.
+It calls exactly one engine use case (plus the catalog record of what it
+made) and nothing else: recording, locking and progress belong to the runner
+(:mod:`.runner`), so every kind gets them the same way.  ``ctx.result`` may be
+filled as the job goes, so a failing job still leaves what it found (a check
+names the damage) in the run row.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from sitesnap.catalog import Catalog
+from sitesnap.config import RepositoryConfig, SiteConfig
+from sitesnap.errors import IntegrityError, UsageError
+from sitesnap.progress import ProgressSink
+from sitesnap.repository.repository import Repository
+from sitesnap.runtime.jobs.records import record_fields
+
+__all__ = ["BACKUP_SNAPSHOT_TYPES", "LOCKED_KINDS", "JobContext", "JobFunction", "job_kinds"]
+
+BACKUP_SNAPSHOT_TYPES = ("incremental", "full", "snapshot", "realtime")
+# Kinds that change the repository or the site: one at a time per (site, repository).
+LOCKED_KINDS = frozenset({"backup", "restore", "forget", "prune", "copy"})
+
+
+@dataclass
+class JobContext:
+    """Everything a job function may use; built by the runner for one run."""
+
+    cfg: SiteConfig
+    repo_cfg: RepositoryConfig
+    params: Mapping[str, Any]
+    catalog: Catalog
+    run_id: str
+    sink: ProgressSink
+    log: Callable[[str], None]
+    password: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def repository_password(self) -> str:
+        """The given password, the repository's configured one, or SITESNAP_PASSWORD(_FILE)."""
+        from sitesnap.engine.opening import repository_target
+
+        password = self.password or repository_target(self.repo_cfg)[2]
+        if password is None and os.environ.get("SITESNAP_PASSWORD_FILE"):
+            path = os.environ["SITESNAP_PASSWORD_FILE"]
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    password = fh.read().rstrip("\r\n")
+            except OSError as exc:
+                raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+        if password is None:
+            password = os.environ.get("SITESNAP_PASSWORD")
+        if password is None:
+            raise UsageError(f"no password for repository {self.repo_cfg.name!r}",
+                             hint="Set its password in the site configuration, or SITESNAP_PASSWORD(_FILE).")
+        return password
+
+    @contextmanager
+    def repository(self) -> Iterator[Repository]:
+        """The run's repository, opened, and closed afterwards."""
+        from sitesnap.engine.opening import open_repository, repository_target
+
+        url, options, _ = repository_target(self.repo_cfg)
+        repo = open_repository(url, self.repository_password(), options)
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+    def param_list(self, name: str) -> list[str] | None:
+        value = self.params.get(name)
+        if value in (None, "", []):
+            return None
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value]
+
+    def record(self, repo: Repository, snapshot_id: str, *, run_id: str | None) -> None:
+        """Create or refresh the catalog's record of a snapshot just written."""
+        snap = repo.load_snapshot(snapshot_id)
+        stats = repo.stats
+        fields = record_fields(snap, repository=self.repo_cfg.name, location=self.repo_cfg.url, run_id=run_id,
+                               stored_plain=stats.bytes_new_plain, stored_bytes=stats.bytes_new_stored)
+        self.catalog.upsert_backup_record(snap.id, **fields)
+
+
+JobFunction = Callable[[JobContext], dict[str, Any]]
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(f"time: cannot read {value!r}; use ISO 8601 with an offset") from None
+    if when.tzinfo is None:
+        raise UsageError(f"time {value!r} needs a UTC offset")
+    return when
+
+
+def backup_job(ctx: JobContext) -> dict[str, Any]:
+    """Params: ``type`` (incremental|full|snapshot|realtime), ``tags``, ``sources``, ``time``.
+
+    A ``full`` backup re-reads everything and then checks the repository's
+    structure.  The catalog record is written before the run is closed.
+    """
+    from sitesnap.engine.site import backup_site
+    from sitesnap.repository.check import check_repository
+
+    snapshot_type = str(ctx.params.get("type", "incremental"))
+    if snapshot_type not in BACKUP_SNAPSHOT_TYPES:
+        raise UsageError(f"unknown backup type {snapshot_type!r}",
+                         hint=f"Use one of: {', '.join(BACKUP_SNAPSHOT_TYPES)}.")
+    if ctx.params.get("reasons"):
+        ctx.log(f"triggered by: {'; '.join(str(r) for r in ctx.params['reasons'])}")
+    with ctx.repository() as repo:
+        result = backup_site(repo, ctx.cfg, snapshot_type=snapshot_type, tags=ctx.param_list("tags"),
+                             sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")))
+        ctx.result.update(result.to_json())
+        for warning in result.archive.warnings:
+            ctx.log(f"warning: {warning.path}: {warning.message}")
+        ctx.log(f"snapshot {result.snapshot.short_id} ({snapshot_type}) saved in {result.duration:.2f}s")
+        ctx.record(repo, result.snapshot.id, run_id=ctx.run_id)
+        if ctx.params.get("copy", True) and _available("sitesnap.engine.copy"):
+            _copy_after(ctx, repo, result.snapshot.id)
+        if snapshot_type == "full":
+            with repo.lock(operation="check after full backup"):
+                report = check_repository(repo, sink=ctx.sink)
+            ctx.result["check"] = report.to_json()
+            if not report.ok:
+                raise IntegrityError(f"check after the full backup found {len(report.errors)} problem(s); "
+                                     f"first: {report.errors[0]}")
+    return ctx.result
+
+
+def _copy_after(ctx: JobContext, repo: Repository, snapshot_id: str) -> None:
+    """Copy to the repositories marked ``copy_after_backup``; their results go into the record."""
+    from sitesnap.engine.copy import copy_after_backup
+
+    if not any(r.copy_after_backup and r.name != ctx.repo_cfg.name for r in ctx.cfg.repositories):
+        return
+    outcomes = copy_after_backup(repo, ctx.cfg, snapshot_id, source_url=ctx.repo_cfg.url,
+                                 default_password=ctx.repository_password(), sink=ctx.sink)
+    ctx.result["copies"] = [o.to_json() for o in outcomes]
+    providers = {o.repository: {"ok": o.status == "ok", "error": o.error or None, "bytes_sent": o.bytes_sent,
+                                "reason": "copy"} for o in outcomes}
+    ctx.catalog.upsert_backup_record(snapshot_id, storage_providers=providers)
+    for o in outcomes:
+        ctx.log(f"copy to {o.repository}: {o.status}{' - ' + o.error if o.error else ''}")
+
+
+def restore_job(ctx: JobContext) -> dict[str, Any]:
+    """Params: ``snapshot`` (ID or latest), ``at``, ``sources``, ``targets`` {source: target}, ``safety``.
+
+    Confirmation of overwrites is the caller's business (the CLI asks, the
+    console shows the plan first); the job runs the plan it is given.
+    """
+    from sitesnap.engine.site import plan_site_restore, select_snapshot
+
+    targets = ctx.params.get("targets") or {}
+    if not isinstance(targets, Mapping):
+        raise UsageError("restore targets must map source names to targets")
+    with ctx.repository() as repo:
+        repo.load_index()
+        snap = select_snapshot(repo, ctx.cfg.site.name, ctx.params.get("snapshot"), ctx.params.get("at"))
+        plan = plan_site_restore(repo, ctx.cfg, snap, ctx.param_list("sources"), dict(targets))
+        ctx.result.update(plan.to_json())
+        plan.execute(safety=bool(ctx.params.get("safety", True)), sink=ctx.sink, on_step=ctx.log)
+        if plan.safety_snapshot:
+            ctx.record(repo, plan.safety_snapshot, run_id=None)
+        ctx.result.update(plan.to_json())
+    return ctx.result
+
+
+def check_job(ctx: JobContext) -> dict[str, Any]:
+    """Params: ``read_data`` (bool), ``subset`` (fraction in (0, 1] or "10%")."""
+    from sitesnap.repository.check import check_repository, parse_subset
+
+    subset = ctx.params.get("subset")
+    fraction = parse_subset(subset) if isinstance(subset, str) else (float(subset) if subset else None)
+    if fraction is not None and fraction >= 1:
+        fraction = None
+    read_data = bool(ctx.params.get("read_data")) or fraction is not None
+    with ctx.repository() as repo, repo.lock(operation="check"):
+        report = check_repository(repo, read_data=read_data, subset=fraction, sink=ctx.sink)
+    ctx.result.update(report.to_json())
+    for warning in report.warnings:
+        ctx.log(f"warning: {warning}")
+    if not report.ok:
+        for error in report.errors:
+            ctx.log(f"error: {error}")
+        raise IntegrityError(f"{len(report.errors)} problem(s) found; first: {report.errors[0]}")
+    return ctx.result
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def job_kinds() -> Mapping[str, JobFunction]:
+    """The job kinds this installation can run, by name (read-only)."""
+    kinds: dict[str, JobFunction] = {"backup": backup_job, "restore": restore_job, "check": check_job}
+    if _available("sitesnap.engine.forget") and _available("sitesnap.repository.prune"):
+        from sitesnap.runtime.jobs.maintenance import copy_job, forget_job, prune_job
+
+        kinds.update(forget=forget_job, prune=prune_job)
+        if _available("sitesnap.engine.copy"):
+            kinds["copy"] = copy_job
+    return MappingProxyType(kinds)

@@ -1,0 +1,169 @@
+"""``run_job``: the one way any operation runs, from the CLI, the scheduler, Celery or the web.
+
+A run goes ``queued`` (only when a broker carries it) → ``running`` →
+``completed`` | ``failed`` | ``cancelled`` in the catalog, with throttled
+progress, a heartbeat, log lines, the result and, on failure, the error's
+code and message.  Operations that change a repository take a file lock per
+(site, repository) in the state directory first, so two of them never run
+at once on one machine (the repository's own locks cover several machines).
+A backup is visible in the records list from its start as a placeholder
+record ``run-<run id>``; it becomes the snapshot's record on success and
+stays as a failed record otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sitesnap.catalog import Catalog, RunInfo
+from sitesnap.config import SiteConfig
+from sitesnap.errors import Interrupted, RepositoryLocked, SitesnapError, UsageError
+from sitesnap.progress import ProgressSink
+from sitesnap.runtime.jobs.filelock import FileLock, LockBusy, describe_holder
+from sitesnap.runtime.jobs.kinds import LOCKED_KINDS, JobContext, job_kinds
+from sitesnap.runtime.jobs.recorder import RunRecorder
+from sitesnap.runtime.jobs.stale import placeholder_id, reap_stale_runs
+
+__all__ = ["RunResult", "run_job", "run_lock"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended.  ``error`` is set exactly when ``status`` is not ``completed``."""
+
+    run_id: str
+    kind: str
+    status: str
+    result: dict[str, Any] = field(default_factory=dict)
+    error: SitesnapError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def raise_for_error(self) -> None:
+        """Raise the run's error (for edges that turn it into an exit code)."""
+        if self.error is not None:
+            raise self.error
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run_id": self.run_id, "kind": self.kind, "status": self.status,
+                               "result": self.result}
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+def run_lock(cfg: SiteConfig, repository: str) -> FileLock:
+    """The lock serialising changes to ``repository`` of this site on this machine."""
+    path = Path(cfg.runtime.state_dir) / "locks" / f"{cfg.site.name}.{repository}.lock"
+    return FileLock(path, site=cfg.site.name, repository=repository)
+
+
+def _placeholder(catalog: Catalog, cfg: SiteConfig, run: RunInfo, params: dict[str, Any], location: str) -> None:
+    catalog.upsert_backup_record(
+        placeholder_id(run.id), site=cfg.site.name, backup_type=str(params.get("type", "incremental")),
+        status="running", created_at=run.started_at or run.created_at, location=location,
+        hostname=socket.gethostname(), run_id=run.id,
+        metadata={"tags": list(params.get("tags") or []), "sources": list(params.get("sources") or [])})
+
+
+def run_job(
+    kind: str, site_cfg: SiteConfig, params: dict[str, Any] | None = None, *, catalog: Catalog,
+    triggered_by: str = "cli", sink: ProgressSink | None = None, run_id: str | None = None,
+    actor: str = "", worker: str = "", password: str | None = None, lock_wait: float = 0.0,
+) -> RunResult:
+    """Run one operation on a site and record it; never raises for the operation's own failure.
+
+    ``params`` are the kind's parameters (see :mod:`.kinds`) plus
+    ``repository`` (a repository name; default: the primary).  ``run_id``
+    names a run already recorded as ``queued`` (by :func:`enqueue_job`).
+    ``lock_wait`` is how long to wait for another operation on the same
+    repository to finish before giving up with a ``cancelled`` run whose error
+    is :class:`RepositoryLocked`.  Raises :class:`UsageError` (nothing
+    recorded) for an unknown kind or repository, :class:`CatalogError` when the
+    catalog is unusable; ``KeyboardInterrupt`` is recorded as cancelled and re-raised.
+    """
+    params = dict(params or {})
+    kinds = job_kinds()
+    if kind not in kinds:
+        raise UsageError(f"unknown or unavailable job kind {kind!r}", hint=f"Available: {', '.join(sorted(kinds))}.")
+    repo_name = params.get("repository")
+    repo_cfg = site_cfg.repository(str(repo_name)) if repo_name else site_cfg.primary
+    site = site_cfg.site.name
+    reap_stale_runs(catalog, site=site)
+    where = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid()}
+    if run_id is not None:
+        catalog.mark_run_started(run_id, **where)
+        run = catalog.get_run(run_id)
+        assert run is not None
+    else:
+        run = catalog.start_run(kind, site=site, repository=repo_cfg.name, triggered_by=triggered_by, actor=actor,
+                                **where)
+    recorder = RunRecorder(catalog, run.id, sink)
+    recorder.log(f"{kind} of site {site} on repository {repo_cfg.name} ({triggered_by}"
+                 f"{', ' + worker if worker else ''}, pid {os.getpid()})")
+    ctx = JobContext(site_cfg, repo_cfg, params, catalog, run.id, recorder, recorder.log, password)
+    closing = _Closing(catalog, recorder, kind, run.id, ctx, actor or triggered_by)
+    lock = run_lock(site_cfg, repo_cfg.name) if kind in LOCKED_KINDS else None
+    try:
+        if lock is not None:
+            try:
+                lock.acquire(wait=lock_wait)
+            except LockBusy as busy:
+                raise RepositoryLocked(
+                    f"another operation on {site}/{repo_cfg.name} is running ({describe_holder(busy.holder)})",
+                    hint="Wait for it to finish; see 'sitesnap runs'.") from None
+        if kind == "backup":
+            _placeholder(catalog, site_cfg, run, params, repo_cfg.url)
+            closing.placeholder = True
+        result = kinds[kind](ctx)
+    except RepositoryLocked as exc:
+        return closing("cancelled", exc)
+    except SitesnapError as exc:
+        return closing("failed", exc)
+    except KeyboardInterrupt:
+        closing("cancelled", Interrupted())
+        raise
+    except Exception as exc:
+        recorder.log("".join(traceback.format_exception(exc)).rstrip())
+        return closing("failed", SitesnapError(f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        if lock is not None:
+            lock.release()
+    return closing("completed", None, result)
+
+
+@dataclass
+class _Closing:
+    """Writes a run's end: placeholder record, final status, audit event."""
+
+    catalog: Catalog
+    recorder: RunRecorder
+    kind: str
+    run_id: str
+    ctx: JobContext
+    actor: str
+    placeholder: bool = False
+
+    def __call__(self, status: str, error: SitesnapError | None, result: dict[str, Any] | None = None) -> RunResult:
+        catalog, recorder = self.catalog, self.recorder
+        recorder.close()
+        recorder.log(f"{status}: {error.message}" if error is not None else status)
+        if self.placeholder and error is not None:
+            catalog.upsert_backup_record(placeholder_id(self.run_id), status="failed", metadata={
+                "error": {"code": error.code, "message": error.message}})
+        elif self.placeholder:
+            catalog.delete_backup_record(placeholder_id(self.run_id))
+        final = dict(result if result is not None else self.ctx.result)
+        catalog.finish_run(self.run_id, status, result=final, error=error)
+        details: dict[str, Any] = {"run_id": self.run_id, "status": status}
+        if error is not None:
+            details["error"] = error.code
+        catalog.add_audit(self.actor, f"run.{self.kind}", self.ctx.cfg.site.name, details=details)
+        return RunResult(self.run_id, self.kind, status, final, error)
