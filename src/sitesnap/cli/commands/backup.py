@@ -11,16 +11,25 @@ from sitesnap.cli.output import human_bytes
 @click.command()
 @click.option("--kdf", type=click.Choice(["argon2id", "scrypt"]), default="argon2id", show_default=True,
               help="Password hashing for the key file.")
+@click.option("--copy-chunker-params-from", "params_from", metavar="NAME|URL",
+              help="Share this repository's chunker parameters and blob IDs, so 'copy' moves only missing data.")
+@click.option("--from-password-file", metavar="FILE",
+              help="Password of that repository.  [env: SITESNAP_FROM_PASSWORD]")
 @pass_app
-def init(app: AppContext, kdf: str) -> None:
+def init(app: AppContext, kdf: str, params_from: str | None, from_password_file: str | None) -> None:
     """Create a new, empty repository."""
     from sitesnap.engine.opening import create_repository
     from sitesnap.format.crypto import DEFAULT_KDF
 
     url = app.repository_url()
     params = DEFAULT_KDF if kdf == "argon2id" else {"name": "scrypt", "n": 2**15, "r": 8, "p": 1}
-    repo = create_repository(url, app.password(confirm=True, prompt="New repository password"), app.storage_options(),
-                             kdf=params)
+    if params_from:
+        from sitesnap.cli.commands.maintain import init_like
+
+        repo = init_like(app, params_from, from_password_file, url, params)
+    else:
+        repo = create_repository(url, app.password(confirm=True, prompt="New repository password"),
+                                 app.storage_options(), kdf=params)
     try:
         if app.output.json_mode:
             app.output.json({"message_type": "initialized", "id": repo.config.id, "repository": url})

@@ -43,18 +43,31 @@ def snapshots(app: AppContext, tags: tuple[str, ...], types: tuple[str, ...], la
     snaps = [s for s in snaps if (not tags or set(tags) & set(s.tags)) and (not types or s.type in types)]
     if latest:
         snaps = snaps[-latest:]
+    copies = _copy_status(app)
     if out.json_mode:
-        out.json([snapshot_json(s) for s in snaps])
+        out.json([{**snapshot_json(s), **({"copies": copies.get(s.id, {})} if copies is not None else {})}
+                  for s in snaps])
         return
     table = Table(box=None, header_style="bold")
-    for col in ("ID", "Time", "Type", "Host", "Tags", "Paths / sources", "Size"):
+    for col in ("ID", "Time", "Type", "Host", "Tags", "Paths / sources", "Size", *(("Copies",) if copies else ())):
         table.add_column(col)
     for s in snaps:
         what = ", ".join(src.get("name", "?") for src in s.sources) if s.sources else "\n".join(s.paths)
+        copied = [", ".join(f"{r}: {c['status']}" for r, c in copies.get(s.id, {}).items())] if copies else []
         table.add_row(s.short_id, s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"), s.type, s.hostname,
-                      ",".join(s.tags), what, human_bytes(int(s.summary.get("bytes_total", 0))))
+                      ",".join(s.tags), what, human_bytes(int(s.summary.get("bytes_total", 0))), *copied)
     out.console.print(table)
     out.print(f"{len(snaps)} snapshot(s)")
+
+
+def _copy_status(app: AppContext) -> dict[str, dict[str, Any]] | None:
+    """With a site config: snapshot ID -> repository -> latest copy result (copies.jsonl)."""
+    cfg = app.site()
+    if cfg is None:
+        return None
+    from sitesnap.engine.copy import load_copy_status
+
+    return load_copy_status(cfg.runtime.state_dir)
 
 
 @click.command(name="ls")

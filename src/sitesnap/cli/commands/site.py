@@ -19,10 +19,19 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     out = app.output
     with app.open_repo() as repo, out.progress("backup") as sink:
         result = backup_site(repo, cfg, snapshot_type=snapshot_type, tags=tags, sources=sources or None, sink=sink)
+        outcomes = []
+        if copy:
+            from sitesnap.engine.copy import copy_after_backup
+
+            outcomes = copy_after_backup(repo, cfg, result.snapshot.id, source_url=app.repository_url(),
+                                         default_password=app.password(), sink=sink)
     for w in result.archive.warnings:
         out.warn(f"{w.path}: {w.message}")
     if out.json_mode:
-        out.json_line({"message_type": "summary", **result.to_json()})
+        out.json_line({"message_type": "summary", **result.to_json(), "copies": [o.to_json() for o in outcomes]})
+        for o in outcomes:
+            if o.status != "ok":
+                out.warn(f"copy to {o.repository} failed: {o.error}")
         return
     for rec in result.sources:
         rows = sum(rec.get("tables", {}).values()) if rec.get("tables") else None
@@ -32,6 +41,9 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     out.always(f"Added to the repository: {human_bytes(a.bytes_added)} (read {human_bytes(a.bytes_read)})")
     out.always(f"snapshot {result.snapshot.short_id} ({snapshot_type}) of site {cfg.site.name} "
                f"saved in {result.duration:.2f}s")
+    from sitesnap.cli.commands.maintain import show_copy_outcomes
+
+    show_copy_outcomes(app, outcomes)
 
 
 def _parse_targets(targets: list[str]) -> dict[str, str]:
