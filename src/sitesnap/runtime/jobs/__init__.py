@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sitesnap.runtime.jobs.filelock import FileLock, LockBusy
 from sitesnap.runtime.jobs.kinds import BACKUP_SNAPSHOT_TYPES, LOCKED_KINDS, JobContext, JobFunction, job_kinds
+from sitesnap.runtime.jobs.rebuild import RebuildReport, rebuild_catalog
 from sitesnap.runtime.jobs.records import record_fields, record_type
 from sitesnap.runtime.jobs.runner import RunResult, run_job, run_lock
 from sitesnap.runtime.jobs.stale import STALE_AFTER, placeholder_id, reap_stale_runs, run_is_abandoned
@@ -26,10 +27,12 @@ __all__ = [
     "JobContext",
     "JobFunction",
     "LockBusy",
+    "RebuildReport",
     "RunResult",
     "job_kinds",
     "placeholder_id",
     "reap_stale_runs",
+    "rebuild_catalog",
     "record_fields",
     "record_type",
     "run_is_abandoned",

@@ -27,7 +27,8 @@ from sitesnap.progress import ProgressSink
 from sitesnap.repository.repository import Repository
 from sitesnap.runtime.jobs.records import record_fields
 
-__all__ = ["BACKUP_SNAPSHOT_TYPES", "LOCKED_KINDS", "JobContext", "JobFunction", "job_kinds"]
+__all__ = ["BACKUP_SNAPSHOT_TYPES", "LOCKED_KINDS", "JobContext", "JobFunction", "job_kinds", "open_site_repository",
+           "parse_time", "repository_password"]
 
 BACKUP_SNAPSHOT_TYPES = ("incremental", "full", "snapshot", "realtime")
 # Kinds that change the repository or the site: one at a time per (site, repository).
@@ -49,35 +50,13 @@ class JobContext:
     result: dict[str, Any] = field(default_factory=dict)
 
     def repository_password(self) -> str:
-        """The given password, the repository's configured one, or SITESNAP_PASSWORD(_FILE)."""
-        from sitesnap.engine.opening import repository_target
-
-        password = self.password or repository_target(self.repo_cfg)[2]
-        if password is None and os.environ.get("SITESNAP_PASSWORD_FILE"):
-            path = os.environ["SITESNAP_PASSWORD_FILE"]
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    password = fh.read().rstrip("\r\n")
-            except OSError as exc:
-                raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
-        if password is None:
-            password = os.environ.get("SITESNAP_PASSWORD")
-        if password is None:
-            raise UsageError(f"no password for repository {self.repo_cfg.name!r}",
-                             hint="Set its password in the site configuration, or SITESNAP_PASSWORD(_FILE).")
-        return password
+        return repository_password(self.repo_cfg, self.password)
 
     @contextmanager
     def repository(self) -> Iterator[Repository]:
         """The run's repository, opened, and closed afterwards."""
-        from sitesnap.engine.opening import open_repository, repository_target
-
-        url, options, _ = repository_target(self.repo_cfg)
-        repo = open_repository(url, self.repository_password(), options)
-        try:
+        with open_site_repository(self.repo_cfg, self.password) as repo:
             yield repo
-        finally:
-            repo.close()
 
     def param_list(self, name: str) -> list[str] | None:
         value = self.params.get(name)
@@ -97,6 +76,39 @@ class JobContext:
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
+
+
+def repository_password(repo_cfg: RepositoryConfig, password: str | None = None) -> str:
+    """``password``, the repository's configured one, or SITESNAP_PASSWORD_FILE / SITESNAP_PASSWORD."""
+    from sitesnap.engine.opening import repository_target
+
+    password = password or repository_target(repo_cfg)[2]
+    if password is None and os.environ.get("SITESNAP_PASSWORD_FILE"):
+        path = os.environ["SITESNAP_PASSWORD_FILE"]
+        try:
+            with open(path, encoding="utf-8") as fh:
+                password = fh.read().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+    if password is None:
+        password = os.environ.get("SITESNAP_PASSWORD")
+    if password is None:
+        raise UsageError(f"no password for repository {repo_cfg.name!r}",
+                         hint="Set its password in the site configuration, or SITESNAP_PASSWORD(_FILE).")
+    return password
+
+
+@contextmanager
+def open_site_repository(repo_cfg: RepositoryConfig, password: str | None = None) -> Iterator[Repository]:
+    """A configured repository, opened (secrets resolved), closed at the end of the block."""
+    from sitesnap.engine.opening import open_repository, repository_target
+
+    url, options, _ = repository_target(repo_cfg)
+    repo = open_repository(url, repository_password(repo_cfg, password), options)
+    try:
+        yield repo
+    finally:
+        repo.close()
 
 
 def parse_time(value: Any) -> datetime | None:

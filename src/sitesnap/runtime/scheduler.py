@@ -1,0 +1,307 @@
+"""The embedded scheduler: a site's ``[schedule]`` run by APScheduler 3 in one process.
+
+Each enabled job of ``[schedule]`` (``incremental``, ``full``, ``prune``,
+``check``, ``drill``) gets a cron trigger in the site's time zone.  When it
+fires, the scheduler *dispatches* it: embedded, it calls :func:`run_job`
+in a worker thread; with ``[runtime] broker`` set it only enqueues the job
+for Celery workers (:mod:`sitesnap.runtime.celery_app`).
+
+Guarantees:
+
+* **One scheduler per site and machine**: an exclusive file lock in the state
+  directory, held for the process lifetime; a second one raises
+  :class:`AlreadyRunning`.  The lock dies with its process, so a crash never
+  leaves it stale.
+* **No overlap**: ``max_instances=1`` per job, and the run lock of
+  :func:`run_job` per repository across jobs and processes.
+* **Misfires**: a fire up to ``grace`` late still runs; several missed fires
+  run once (``coalesce``).
+* **Restarts**: next fire times come from the cron expressions; the last fire
+  of each job is kept in ``schedule-<site>.json`` in the state directory, and
+  a fire missed while the scheduler was down runs once on start when it is
+  at most ``grace`` old.
+* Realtime triggers (:mod:`sitesnap.runtime.realtime`) are polled every few
+  seconds; abandoned runs are reaped every minute.
+
+The trigger computation (:func:`build_triggers`, :func:`fire_times`,
+:func:`missed_jobs`) is pure and takes explicit times, so it can be driven by
+a fake clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from sitesnap.catalog import Catalog
+from sitesnap.config import Schedule, SiteConfig
+from sitesnap.errors import AlreadyRunning, UsageError
+from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
+from sitesnap.runtime.jobs.filelock import describe_holder
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "Dispatch",
+    "SiteScheduler",
+    "build_triggers",
+    "fire_times",
+    "job_request",
+    "missed_jobs",
+    "scheduler_lock",
+    "site_zone",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = timedelta(hours=1)
+SCHEDULED_LOCK_WAIT = 600.0
+REALTIME_POLL_SECONDS = 5.0
+REAP_SECONDS = 60.0
+
+# (kind, params) for a job name; ``dispatch(job, kind, params)`` runs or enqueues it.
+Dispatch = Callable[[str, str, dict[str, Any]], Any]
+
+
+def site_zone(cfg: SiteConfig) -> tzinfo:
+    """The site's time zone (``[site] timezone``), else this machine's."""
+    if cfg.site.timezone:
+        return ZoneInfo(cfg.site.timezone)
+    local = datetime.now().astimezone().tzinfo
+    return local or UTC
+
+
+def job_request(job: str, schedule: Schedule) -> tuple[str, dict[str, Any]]:
+    """The run kind and parameters of a schedule entry."""
+    if job in ("incremental", "full"):
+        return "backup", {"type": job}
+    if job == "check":
+        return "check", {"read_data": True, "subset": schedule.read_data_fraction}
+    if job == "prune":
+        return "forget", {"prune": True}
+    if job == "drill":
+        return "drill", {}
+    raise UsageError(f"unknown scheduled job {job!r}", hint="Jobs: incremental, full, prune, check, drill.")
+
+
+def build_triggers(schedule: Schedule, zone: tzinfo) -> dict[str, CronTrigger]:
+    """One APScheduler cron trigger per enabled job, with crontab meaning (see config.cron)."""
+    return {job: CronTrigger(timezone=zone, **spec.trigger_fields()) for job, spec in schedule.jobs().items()}
+
+
+def fire_times(triggers: Mapping[str, CronTrigger], start: datetime, end: datetime) -> Iterator[tuple[datetime, str]]:
+    """Every fire of every trigger in ``[start, end)``, in time order (ties in trigger order)."""
+    order = {job: i for i, job in enumerate(triggers)}
+    heap: list[tuple[datetime, int, str]] = []
+    for job, trigger in triggers.items():
+        first = trigger.get_next_fire_time(None, start)
+        if first is not None and first < end:
+            heap.append((first, order[job], job))
+    heapq.heapify(heap)
+    while heap:
+        when, rank, job = heapq.heappop(heap)
+        yield when, job
+        nxt = triggers[job].get_next_fire_time(when, when + timedelta(microseconds=1))
+        if nxt is not None and nxt < end:
+            heapq.heappush(heap, (nxt, rank, job))
+
+
+def missed_jobs(triggers: Mapping[str, CronTrigger], last_fired: Mapping[str, datetime], now: datetime,
+                grace: timedelta) -> list[str]:
+    """Jobs with a fire after their last recorded one, at or before ``now`` and at most ``grace`` old.
+
+    A job never fired before (no entry) has missed nothing: a new
+    scheduler does not start with a burst of jobs.
+    """
+    missed = []
+    for job, trigger in triggers.items():
+        last = last_fired.get(job)
+        if last is None:
+            continue
+        latest = None
+        for when, _ in fire_times({job: trigger}, max(last + timedelta(microseconds=1), now - grace),
+                                  now + timedelta(microseconds=1)):
+            latest = when
+        if latest is not None:
+            missed.append(job)
+    return missed
+
+
+def scheduler_lock(cfg: SiteConfig) -> FileLock:
+    return FileLock(Path(cfg.runtime.state_dir) / f"scheduler-{cfg.site.name}.lock", site=cfg.site.name)
+
+
+class _FireLog:
+    """The last fire time of each job, in a JSON file written atomically; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, datetime]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {job: datetime.fromisoformat(text) for job, text in data.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def mark(self, job: str, when: datetime) -> None:
+        with self._lock:
+            data = {k: v.isoformat() for k, v in self.load().items()}
+            data[job] = when.isoformat()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+class SiteScheduler:
+    """Runs (or enqueues) a site's scheduled jobs until :meth:`shutdown`.
+
+    ``dispatch`` defaults to running in-process, or enqueueing when the site
+    has a broker.  ``clock`` is for tests.  Not reusable after shutdown.
+    """
+
+    def __init__(self, cfg: SiteConfig, catalog: Catalog, *, dispatch: Dispatch | None = None,
+                 grace: timedelta = DEFAULT_GRACE, realtime_window: float | None = None,
+                 realtime_poll: float = REALTIME_POLL_SECONDS,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.cfg = cfg
+        self.catalog = catalog
+        self.grace = grace
+        self.realtime_window = realtime_window
+        self.realtime_poll = realtime_poll
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.dispatch: Dispatch = dispatch or self._default_dispatch()
+        self.zone = site_zone(cfg)
+        self.fire_log = _FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
+        self._lock = scheduler_lock(cfg)
+        self._aps: BackgroundScheduler | None = None
+        self._stopped = threading.Event()
+
+    # --- dispatching ------------------------------------------------------------
+
+    def _default_dispatch(self) -> Dispatch:
+        if self.cfg.runtime.broker:
+            from sitesnap.runtime.celery_app import enqueue_job
+
+            def enqueue(job: str, kind: str, params: dict[str, Any]) -> Any:
+                return enqueue_job(self.cfg, kind, params, catalog=self.catalog, triggered_by="scheduler")
+
+            return enqueue
+
+        def run_here(job: str, kind: str, params: dict[str, Any]) -> Any:
+            return run_job(kind, self.cfg, params, catalog=self.catalog, triggered_by="scheduler",
+                           worker="scheduler", lock_wait=SCHEDULED_LOCK_WAIT)
+
+        return run_here
+
+    def jobs(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The scheduled jobs this installation can run: name → (kind, params)."""
+        kinds = job_kinds()
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        for job in self.cfg.schedule.jobs():
+            kind, params = job_request(job, self.cfg.schedule)
+            if kind in kinds or self.cfg.runtime.broker:
+                out[job] = (kind, params)
+            else:
+                log.warning("schedule: %s needs the %r job kind, which this installation lacks; skipped", job, kind)
+        return out
+
+    def fire(self, job: str) -> Any:
+        """Run (or enqueue) ``job`` now and remember when; errors are logged, not raised."""
+        kind, params = job_request(job, self.cfg.schedule)
+        self.fire_log.mark(job, self.clock())
+        try:
+            return self.dispatch(job, kind, params)
+        except Exception:
+            log.exception("schedule: %s failed to start", job)
+            return None
+
+    def _poll_realtime(self) -> None:
+        from sitesnap.runtime.realtime import DEFAULT_WINDOW, claim_due, realtime_params
+
+        window = self.realtime_window if self.realtime_window is not None else DEFAULT_WINDOW
+        try:
+            claimed = claim_due(self.cfg, window=window, now=self.clock())
+            if claimed is not None:
+                self.dispatch("realtime", "backup", realtime_params(claimed))
+        except Exception:
+            log.exception("schedule: realtime backup failed to start")
+
+    def _reap(self) -> None:
+        try:
+            reap_stale_runs(self.catalog, site=self.cfg.site.name)
+        except Exception:
+            log.exception("schedule: could not reap abandoned runs")
+
+    # --- life cycle -------------------------------------------------------------
+
+    def start(self) -> list[str]:
+        """Take the site's scheduler lock and start firing; returns the jobs run at once as missed.
+
+        Raises :class:`AlreadyRunning` when another scheduler holds the lock.
+        """
+        try:
+            self._lock.acquire()
+        except LockBusy as busy:
+            raise AlreadyRunning(f"a scheduler for site {self.cfg.site.name!r} is running "
+                                 f"({describe_holder(busy.holder)})") from None
+        try:
+            return self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self) -> list[str]:
+        jobs = self.jobs()
+        triggers = {job: t for job, t in build_triggers(self.cfg.schedule, self.zone).items() if job in jobs}
+        now = self.clock()
+        fired = self.fire_log.load()
+        missed = missed_jobs(triggers, fired, now, self.grace)
+        for job in triggers:
+            if job not in fired:
+                self.fire_log.mark(job, now)
+        aps = BackgroundScheduler(timezone=self.zone, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.grace.total_seconds())},
+            executors={"default": {"type": "threadpool", "max_workers": 4}})
+        for job, trigger in triggers.items():
+            aps.add_job(self.fire, trigger, args=[job], id=job, name=f"{self.cfg.site.name} {job}",
+                        next_run_time=now if job in missed else trigger.get_next_fire_time(None, now))
+        aps.add_job(self._poll_realtime, IntervalTrigger(seconds=self.realtime_poll), id="realtime-poll",
+                    name="realtime triggers")
+        aps.add_job(self._reap, IntervalTrigger(seconds=REAP_SECONDS), id="reap", name="abandoned runs",
+                    next_run_time=now)
+        aps.start()
+        self._aps = aps
+        for job in missed:
+            log.info("schedule: %s was missed while stopped; running it now", job)
+        return missed
+
+    def next_fire_times(self) -> dict[str, datetime | None]:
+        if self._aps is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._aps.get_jobs()}
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`shutdown` (from a signal handler or another thread)."""
+        return self._stopped.wait(timeout)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop firing, let running jobs finish (``wait``), release the lock; idempotent."""
+        if self._aps is not None:
+            self._aps.shutdown(wait=wait)
+            self._aps = None
+        self._lock.release()
+        self._stopped.set()
