@@ -2,8 +2,8 @@
 
 The run is recorded ``queued`` first (so the id exists before the response
 is sent), then :func:`sitesnap.runtime.jobs.run_job` runs it in a thread —
-or, when ``[runtime] broker`` is set and the runtime offers
-``enqueue_job``, on a Celery worker.  A job that cannot even start (an
+or, when ``[runtime] broker`` is set, is sent to the Celery workers
+(:func:`sitesnap.runtime.celery_app.enqueue_job`).  A job that cannot even start (an
 unknown repository, a broken catalog) closes its run as failed, so no run is
 left ``queued`` forever.
 """
@@ -25,15 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def _enqueue(kind: str, cfg: SiteConfig, params: dict[str, Any], actor: str, catalog: Catalog) -> str | None:
-    """Hand the job to the broker when one is configured and supported; None otherwise."""
+    """Hand the job to the Celery workers when ``[runtime] broker`` is set; None otherwise."""
     if not cfg.runtime.broker:
         return None
-    try:
-        from sitesnap.runtime.jobs import enqueue_job  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    run = enqueue_job(kind, cfg, params, catalog=catalog, triggered_by="api", actor=actor)
-    return str(getattr(run, "id", getattr(run, "run_id", run)))
+    from sitesnap.runtime.celery_app import enqueue_job
+
+    return enqueue_job(cfg, kind, params, catalog=catalog, triggered_by="api", actor=actor)
 
 
 def thread_job_starter(catalog: Catalog, threads: list[threading.Thread]) -> JobStarter:

@@ -1,0 +1,191 @@
+"""``serve``, ``user`` and ``token``: the web server and its accounts.
+
+``serve`` runs the development server (werkzeug, threaded) with the
+embedded scheduler in the same process when no broker is configured; for
+production use gunicorn (docs/deployment.md).  The CLI and the web layer
+are sibling edges (DESIGN.md §4), so ``serve`` names the app factory by its
+import path, exactly as gunicorn does.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.errors import UsageError
+
+APP_FACTORY = "sitesnap.web"
+ROLE_CHOICE = click.Choice(["admin", "operator", "viewer"])
+
+
+def _catalog(app: AppContext, catalog_url: str | None) -> Any:
+    from sitesnap.catalog import open_catalog
+
+    if catalog_url:
+        return open_catalog(catalog_url)
+    cfg = app.site(required=True)
+    return open_catalog(cfg.runtime.catalog_url)
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+catalog_option = click.option("--catalog", "catalog_url", metavar="URL",
+                              help="Catalog database URL (default: the site config's [runtime] catalog_url).")
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: [web] port, 8470).")
+@catalog_option
+@click.option("--no-scheduler", is_flag=True, help="Do not run the embedded scheduler in this process.")
+@pass_app
+def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str | None, no_scheduler: bool) -> None:
+    """Serve the REST API, the console and /metrics (development server).
+
+    Runs the site's schedule in the same process unless a broker is
+    configured or --no-scheduler is given.  For production, run
+    gunicorn 'sitesnap.web:create_app("sitesnap.toml")' (docs/deployment.md).
+    """
+    from werkzeug.serving import run_simple
+
+    cfg = app.site(required=True)
+    factory = importlib.import_module(APP_FACTORY).create_app
+    web_app = factory(cfg, catalog_url=catalog_url)
+    scheduler = None
+    if not cfg.runtime.broker and not no_scheduler:
+        from sitesnap.runtime.scheduler import SiteScheduler
+
+        scheduler = SiteScheduler(cfg, web_app.extensions["sitesnap"].catalog)
+        scheduler.start()
+    listen_host = host or cfg.web.host
+    listen_port = port or cfg.web.port
+    tls = (str(cfg.web.tls_cert), str(cfg.web.tls_key)) if cfg.web.tls_cert and cfg.web.tls_key else None
+    scheme = "https" if tls else "http"
+    app.output.always(f"serving site {cfg.site.name} on {scheme}://{listen_host}:{listen_port}/"
+                      f" ({'scheduler running' if scheduler else 'no scheduler'}); press Ctrl+C to stop")
+    try:
+        run_simple(listen_host, listen_port, web_app, threaded=True, ssl_context=tls, use_reloader=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@click.group()
+def user() -> None:
+    """Users of the console and API (admin, operator, viewer)."""
+
+
+def _read_password(password_file: str | None) -> str:
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as handle:
+                return handle.read().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read password file {password_file}: {exc.strerror}") from None
+    if not sys.stdin.isatty():
+        raise UsageError("no password given", hint="Use --password-file FILE, or run in a terminal to be asked.")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+
+
+@user.command(name="add")
+@click.argument("name")
+@click.option("--role", type=ROLE_CHOICE, required=True, help="What the user may do.")
+@click.option("--password-file", "user_password_file", metavar="FILE",
+              help="Read the user's password from FILE (else prompt).")
+@catalog_option
+@pass_app
+def user_add(app: AppContext, name: str, role: str, user_password_file: str | None, catalog_url: str | None) -> None:
+    """Create user NAME with a role (the first admin is made this way)."""
+    from sitesnap.catalog import Accounts
+
+    password = _read_password(user_password_file)
+    catalog = _catalog(app, catalog_url)
+    try:
+        info = Accounts(catalog.engine).add_user(name, role, password)
+        catalog.add_audit(_cli_actor(), "user.add", info.name, details={"role": role})
+    finally:
+        catalog.close()
+    if app.output.json_mode:
+        app.output.json(info.to_dict())
+    else:
+        app.output.always(f"user {info.name} created ({info.role})")
+
+
+@user.command(name="list")
+@catalog_option
+@pass_app
+def user_list(app: AppContext, catalog_url: str | None) -> None:
+    """List users and their roles."""
+    from sitesnap.catalog import Accounts
+
+    catalog = _catalog(app, catalog_url)
+    try:
+        users = Accounts(catalog.engine).list_users()
+    finally:
+        catalog.close()
+    if app.output.json_mode:
+        app.output.json([u.to_dict() for u in users])
+        return
+    for u in users:
+        app.output.always(f"{u.name:<24} {u.role:<9} {'active' if u.active else 'disabled'}")
+
+
+@click.group()
+def token() -> None:
+    """API tokens for automation (sent as 'Authorization: Bearer <token>')."""
+
+
+@token.command(name="create")
+@click.option("--role", type=ROLE_CHOICE, required=True, help="What the token may do.")
+@click.option("--name", "token_name", default="", help="A label, e.g. the script that uses it.")
+@catalog_option
+@pass_app
+def token_create(app: AppContext, role: str, token_name: str, catalog_url: str | None) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from sitesnap.catalog import Accounts
+
+    catalog = _catalog(app, catalog_url)
+    try:
+        info, secret = Accounts(catalog.engine).create_token(role, name=token_name, created_by=_cli_actor())
+        catalog.add_audit(_cli_actor(), "token.create", f"token:{info.id}", details={"role": role,
+                                                                                   "name": token_name})
+    finally:
+        catalog.close()
+    if app.output.json_mode:
+        app.output.json({**info.to_dict(), "token": secret})
+        return
+    app.output.always(secret)
+    click.echo(f"token {info.id} ({info.role}) created; it is shown only now", err=True)
+
+
+@token.command(name="revoke")
+@click.argument("token_id", type=int)
+@catalog_option
+@pass_app
+def token_revoke(app: AppContext, token_id: int, catalog_url: str | None) -> None:
+    """Revoke token TOKEN_ID at once."""
+    from sitesnap.catalog import Accounts
+
+    catalog = _catalog(app, catalog_url)
+    try:
+        info = Accounts(catalog.engine).revoke_token(token_id)
+        catalog.add_audit(_cli_actor(), "token.revoke", f"token:{info.id}")
+    finally:
+        catalog.close()
+    if app.output.json_mode:
+        app.output.json(info.to_dict())
+    else:
+        app.output.always(f"token {info.id} revoked")
+
+
+COMMANDS = [serve, user, token]
