@@ -92,7 +92,7 @@ def load_index_files(repo: Repository) -> dict[str, IndexFile]:
     """Every index file, strictly: a damaged one raises IntegrityError (prune must not guess)."""
     ids = repo.list_ids(INDEX_PREFIX)
 
-    def fetch(index_id: str) -> tuple[str, IndexFile | Exception]:
+    def fetch(index_id: str) -> tuple[str, IndexFile | IntegrityError | ObjectNotFound]:
         try:
             return index_id, repo.read_index(index_id)
         except (IntegrityError, ObjectNotFound) as exc:
@@ -101,9 +101,10 @@ def load_index_files(repo: Repository) -> dict[str, IndexFile]:
     out: dict[str, IndexFile] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         for index_id, res in pool.map(fetch, ids):
-            if isinstance(res, Exception):
+            if not isinstance(res, IndexFile):
                 raise IntegrityError(
-                    f"index {index_id[:16]} is damaged ({res}); refusing to delete anything",
+                    f"index {index_id[:16]} is unreadable ({res.kwargs.get('detail') or res.message}); "
+                    "refusing to delete anything",
                     hint="Run 'sitesnap repair index' first.",
                 )
             out[index_id] = res
