@@ -22,15 +22,12 @@ def s3_server() -> Iterator[S3Server]:
 
 def _install_sshd() -> str | None:
     """Install OpenSSH's server with apt when missing; None when that is impossible."""
-    if find_sshd() is None:
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    for step in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "openssh-server"]):
+        if find_sshd() is not None:
+            break
         try:
-            subprocess.run(
-                ["apt-get", "install", "-y", "-q", "openssh-server"],
-                check=True,
-                capture_output=True,
-                timeout=300,
-                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
+            subprocess.run(step, check=True, capture_output=True, timeout=300, env=env)
         except (OSError, subprocess.SubprocessError):
             return None
     return find_sshd()
