@@ -13,9 +13,11 @@ from .conftest import PASSWORD, Workload, assert_intact, dir_bytes, open_repo
 SITESNAP = str(Path(sys.executable).with_name("sitesnap"))
 
 
-def run(*args: str, repo: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, repo: Path | None = None, cwd: Path | None = None,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
     env["SITESNAP_PASSWORD"] = PASSWORD
+    env.update(env_extra or {})
     if repo is not None:
         env["SITESNAP_REPOSITORY"] = str(repo)
     return subprocess.run([SITESNAP, *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd,
