@@ -84,9 +84,9 @@ def _write(path: Path, batch: PendingTrigger) -> None:
 
 def trigger(site_cfg: SiteConfig, reason: str = "", *, now: datetime | None = None) -> PendingTrigger:
     """Record one trigger; returns the batch it joined.  Cheap: safe to call on every request."""
-    now = now or datetime.now(UTC)
     path, lock = _paths(site_cfg)
     with lock.acquire(wait=10.0):
+        now = now or datetime.now(UTC)
         batch = _read(path) or PendingTrigger(first=now, last=now)
         batch.last = max(batch.last, now)
         batch.count += 1

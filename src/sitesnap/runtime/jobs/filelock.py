@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["FileLock", "LockBusy"]
 
-_POLL_SECONDS = 0.2
+_POLL_SECONDS = 0.05
 
 
 class LockBusy(Exception):
@@ -91,7 +91,8 @@ class FileLock:
             os.close(fd)
 
     def __enter__(self) -> FileLock:
-        return self.acquire()
+        """Acquire without waiting, unless already acquired (``with lock.acquire(wait=5):``)."""
+        return self if self.held else self.acquire()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
