@@ -58,6 +58,7 @@ __all__ = [
     "load_index_files",
     "plan_prune",
     "prune",
+    "storage_packs",
     "used_blobs",
 ]
 
@@ -297,7 +298,8 @@ def _check_lock(lock: RepoLock | None) -> None:
 # --- planning -------------------------------------------------------------------------
 
 
-def _storage_packs(repo: Repository) -> dict[bytes, int]:
+def storage_packs(repo: Repository) -> dict[bytes, int]:
+    """Pack ID -> size of every pack in storage (unfinished uploads left out)."""
     out: dict[bytes, int] = {}
     for info in repo.storage.list(DATA_PREFIX):
         hex_id = info.name.rsplit("/", 1)[-1]
@@ -370,7 +372,7 @@ def plan_prune(
     snapshots = repo.load_snapshots(on_error=_refuse_damaged_snapshot)
     tracker.update(force=True, phase="trees")
     used = used_blobs(repo, [s.tree for s in snapshots])
-    sizes = _storage_packs(repo)
+    sizes = storage_packs(repo)
     packs = _indexed_packs(indexes)
     claimed = _claim(packs, sizes, used)
     plan = PrunePlan(repo, sorted(indexes), {}, {}, {}, {}, [], sizes, False, snapshots=len(snapshots), indexed=packs)

@@ -7,8 +7,8 @@
   header cannot be read are reported and left alone.
 - :func:`plan_repair_snapshots` finds snapshots that cannot be restored
   completely: an unreadable snapshot file, a tree that is missing or
-  damaged, a data blob missing from the index or (with ``read_data``, the
-  default) one whose bytes fail verification.  ``execute()`` deletes those
+  damaged, a data blob missing from the index or from storage, or (with
+  ``read_data``, the default) one whose bytes fail verification.  ``execute()`` deletes those
   snapshots and then removes the damage itself: a prune that rewrites the
   damaged packs (keeping their intact blobs that other snapshots use) and
   drops index entries of packs that are gone, so ``check --read-data``
@@ -74,7 +74,7 @@ def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[PackEn
 
 def repair_index(repo: Repository, *, sink: ProgressSink = NULL_SINK) -> IndexRepairReport:
     """Rebuild the index from pack headers; see the module docstring.  Needs an exclusive lock."""
-    from sitesnap.repository.prune import _storage_packs
+    from sitesnap.repository.prune import storage_packs
 
     ensure_deletable(repo, "repair index")
     report = IndexRepairReport()
@@ -85,7 +85,7 @@ def repair_index(repo: Repository, *, sink: ProgressSink = NULL_SINK) -> IndexRe
             repo.read_index(index_id)
         except (IntegrityError, ObjectNotFound):
             report.damaged_index.append(index_id)
-    sizes = _storage_packs(repo)
+    sizes = storage_packs(repo)
     tracker.update(force=True, phase="pack headers", files_total=len(sizes))
 
     def header(item: tuple[bytes, int]) -> tuple[bytes, list[PackEntry] | str]:
@@ -219,6 +219,20 @@ def _bad_blobs(repo: Repository, tracker: Tracker) -> tuple[set[BlobKey], set[by
     return bad_blobs, bad_packs
 
 
+def _lost_blobs(repo: Repository) -> tuple[set[BlobKey], set[bytes]]:
+    """Blobs of the index whose pack is gone from storage (one listing, no reads), and those packs."""
+    from sitesnap.repository.prune import storage_packs
+
+    present = storage_packs(repo)
+    lost: set[BlobKey] = set()
+    gone: set[bytes] = set()
+    for pack_id, entries in repo.index.packs().items():
+        if pack_id not in present:
+            gone.add(pack_id)
+            lost.update((e.type, e.id) for e in entries)
+    return lost, gone
+
+
 class _TreeJudge:
     """Why a tree cannot be restored completely (None: it can), memoized across snapshots."""
 
@@ -273,7 +287,7 @@ def plan_repair_snapshots(
         DamagedSnapshot(sid, f"snapshot file unreadable: {exc}")
     )
     snapshots: list[Snapshot] = repo.load_snapshots(on_error=on_error)
-    bad, bad_packs = _bad_blobs(repo, tracker) if read_data else (set(), set())
+    bad, bad_packs = _bad_blobs(repo, tracker) if read_data else _lost_blobs(repo)
     judge = _TreeJudge(repo, bad)
     intact: list[str] = []
     tracker.update(force=True, phase="trees")
