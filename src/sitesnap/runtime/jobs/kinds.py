@@ -231,4 +231,8 @@ def job_kinds() -> Mapping[str, JobFunction]:
         kinds.update(forget=forget_job, prune=prune_job)
         if _available("sitesnap.engine.copy"):
             kinds["copy"] = copy_job
+    if _available("sitesnap.engine.drill"):
+        from sitesnap.runtime.monitor import drill_job
+
+        kinds["drill"] = drill_job
     return MappingProxyType(kinds)
