@@ -8,6 +8,7 @@ keeps its state in ``app.extensions["sitesnap"]``.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from apiflask import APIFlask
@@ -74,9 +75,11 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
         INFO={"description": "Site snapshots and database backups. Errors: {error, message, hint?, exit_code}."},
     )
     app.config.update(settings or {})
+    threads: list[threading.Thread] = []
     state = WebState(config=cfg, config_path=cfg.path if cfg.path and cfg.path.is_file() else None,
-                     catalog=catalog, accounts=Accounts(catalog.engine), start_job=start_job or thread_job_starter(
-                         catalog, []), host_user=host_user, public_metrics=cfg.web.public_metrics)
+                     catalog=catalog, accounts=Accounts(catalog.engine),
+                     start_job=start_job or thread_job_starter(catalog, threads), host_user=host_user,
+                     public_metrics=cfg.web.public_metrics, threads=threads)
     app.extensions[EXTENSION_KEY] = state
     configure_security(app, cfg, testing=testing)
     install_error_handlers(app)
@@ -86,7 +89,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     if console_built(CONSOLE_DIR):
         app.register_blueprint(make_console_blueprint(CONSOLE_DIR))
     limiter = login_limiter(app)
-    session.limit_login(limiter, str(app.config["SITESNAP_LOGIN_LIMIT"]))
+    session.limit_login(app, limiter, str(app.config["SITESNAP_LOGIN_LIMIT"]))
     app.extensions["sitesnap_limiter"] = limiter
     app.before_request(auth.authorize)
     app.spec_processor(finish_spec)

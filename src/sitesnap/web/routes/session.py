@@ -69,6 +69,6 @@ def me() -> dict[str, Any]:
     return _me(csrf_token() if principal is not None and principal.kind != "token" else None)
 
 
-def limit_login(limiter: Any, limit: str) -> None:
-    """Apply the login rate limit (called by the app factory, which owns the limiter)."""
-    limiter.limit(limit)(login)
+def limit_login(app: Any, limiter: Any, limit: str) -> None:
+    """Put the login view of ``app`` behind ``limit`` (the app factory owns the limiter)."""
+    app.view_functions["session.login"] = limiter.limit(limit)(app.view_functions["session.login"])
