@@ -153,7 +153,9 @@ def run_worker(cfg: SiteConfig, *, concurrency: int = 1, name: str | None = None
     finally:
         catalog.close()
     app = make_app(broker)
-    pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
+    pool = ["--pool=solo", "--concurrency=1"]
+    if concurrency > 1:
+        pool = ["--pool=threads", f"--concurrency={concurrency}"]
     hostname = name or f"sitesnap-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(["worker", *pool, "-Q", QUEUE, "-n", hostname, f"--loglevel={loglevel}",
                      "--without-gossip", "--without-mingle", "--without-heartbeat"])
