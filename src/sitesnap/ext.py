@@ -37,8 +37,8 @@ from flask import Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from sitesnap.cli.main import cli
-from sitesnap.config import SiteConfig, load_config, render_config
-from sitesnap.config.detect import DetectedDatabase, DetectedSite, normalize_database_uri
+from sitesnap.config import SiteConfig, load_config
+from sitesnap.config.detect import DetectedDatabase, DetectedSite, normalize_database_uri, render_config
 from sitesnap.errors import ConfigError, SitesnapError
 from sitesnap.web import create_app, web_state
 from sitesnap.web.state import WebState

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from tests.web.conftest import ROLES, Site, bearer, join_jobs
 
 from sitesnap.catalog import role_at_least
 from sitesnap.web import create_app, requires, web_state
 from sitesnap.web.auth import PUBLIC, PUBLIC_METRICS, route_rule
-from tests.web.conftest import ROLES, Site, bearer, join_jobs
 
 MISSING = "0" * 64
 # (method, path, least role, JSON body).  Bodies are valid but cheap: the allowed
