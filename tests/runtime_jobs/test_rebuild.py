@@ -58,3 +58,20 @@ def test_rebuild_after_losing_the_catalog(make_site, run_cli) -> None:
     assert catalog.get_backup_record(placeholder_id(failed.run_id)).status == "failed"
     assert catalog.list_audit(action="catalog.rebuild").total == 2
     catalog.close()
+
+
+def test_cli_once_and_runs(make_site, run_cli) -> None:
+    site = make_site("blog")
+    once = run_cli("-c", str(site.config_path), "scheduler", "--once", "incremental", "--json", password=None)
+    assert once.code == 0, once.stderr
+    summary = json.loads(once.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "completed" and summary["kind"] == "backup"
+    site.database.unlink()
+    broken = run_cli("-c", str(site.config_path), "scheduler", "--once", "full", password=None)
+    assert broken.code == 17 and broken.stderr.startswith("sitesnap: error: Cannot read source")
+    listed = run_cli("-c", str(site.config_path), "runs", "--json", password=None)
+    assert listed.code == 0, listed.stderr
+    runs = json.loads(listed.stdout)["runs"]
+    assert [(r["kind"], r["status"], r["triggered_by"]) for r in runs] == [
+        ("backup", "failed", "cli"), ("backup", "completed", "cli")]
+    assert runs[0]["error_code"] == "source" and runs[1]["id"] == summary["run_id"]
