@@ -41,7 +41,9 @@ def write_site(root: Path, *, pg: str | None = None, my: str | None = None, hook
         text += f'\n[[sources]]\nname = "main"\ntype = "postgres"\nurl = "{pg_url(pg)}"\n'
     if my:
         text += f'\n[[sources]]\nname = "shop"\ntype = "mysql"\nurl = "{my_url(my)}"\n'
-    text += f'\n[[repositories]]\nname = "local"\nurl = "backups"\npassword = "{PASSWORD}"\n'
+    secret = root / "repo.pass"
+    secret.write_text(PASSWORD + "\n")
+    text += f'\n[[repositories]]\nname = "local"\nurl = "backups"\npassword = {{ file = "{secret}" }}\n'
     if quota:
         text += f'quota = "{quota}"\n'
     text += "\n[alerts]\ndisabled = [" + ", ".join(f'"{r}"' for r in disabled) + "]\n"
