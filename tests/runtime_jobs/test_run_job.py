@@ -172,3 +172,14 @@ def test_abandoned_runs_are_closed_as_failed(site, catalog) -> None:
     assert [r.id for r in reap_stale_runs(catalog, site="blog", now=later)] == [elsewhere.id]
     assert catalog.get_run(elsewhere.id).status == "failed"
     assert catalog.get_run(alive.id).status == "running"
+
+
+def test_drill_job_records_its_result(site, catalog) -> None:
+    assert run_job("backup", site.cfg, {}, catalog=catalog).ok
+    drilled = run_job("drill", site.cfg, {}, catalog=catalog, triggered_by="scheduler")
+    assert drilled.ok, drilled.error
+    results = catalog.list_drill_results(site="blog").items
+    assert len(results) == 1 and results[0].ok and results[0].run_id == drilled.run_id
+    assert results[0].snapshot_id == drilled.result["snapshot_id"]
+    site.database.write_bytes(b"")  # the drill restores from the repository, not the live file
+    assert run_job("drill", site.cfg, {}, catalog=catalog).ok
