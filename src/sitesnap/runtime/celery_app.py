@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from kombu import Connection
+from kombu.connection import Connection
 
 from sitesnap.catalog import RUN_KINDS, Catalog, open_catalog
 from sitesnap.config import SiteConfig, load_config
@@ -81,7 +81,7 @@ def make_app(broker: str) -> Celery:
 def check_broker(broker: str) -> None:
     """Connect once; raises :class:`BrokerError` with the reason when the broker is unreachable."""
     try:
-        with Connection(broker, connect_timeout=CONNECT_TIMEOUT) as conn:
+        with Connection(broker, connect_timeout=CONNECT_TIMEOUT) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT)
     except Exception as exc:
         raise BrokerError(f"{_redact(broker)}: {_reason(exc)}") from None

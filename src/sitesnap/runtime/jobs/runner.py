@@ -97,14 +97,14 @@ def run_job(
     repo_cfg = site_cfg.repository(str(repo_name)) if repo_name else site_cfg.primary
     site = site_cfg.site.name
     reap_stale_runs(catalog, site=site)
-    where = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid()}
+    host, pid = socket.gethostname(), os.getpid()
     if run_id is not None:
-        catalog.mark_run_started(run_id, **where)
+        catalog.mark_run_started(run_id, worker=worker, host=host, pid=pid)
         run = catalog.get_run(run_id)
         assert run is not None
     else:
         run = catalog.start_run(kind, site=site, repository=repo_cfg.name, triggered_by=triggered_by, actor=actor,
-                                **where)
+                                worker=worker, host=host, pid=pid)
     recorder = RunRecorder(catalog, run.id, sink)
     recorder.log(f"{kind} of site {site} on repository {repo_cfg.name} ({triggered_by}"
                  f"{', ' + worker if worker else ''}, pid {os.getpid()})")
