@@ -35,6 +35,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import time
@@ -367,16 +368,63 @@ def walk_files(root: Path) -> Iterator[tuple[Path, int]]:
             yield p, p.stat().st_size
 
 
-def replace_file(path: Path, data: bytes, mtime: int | None = None) -> None:
+@dataclass
+class Journal:
+    """What a mutation did, so that :func:`undo` can put the tree back without copying it.
+
+    Originals are hard-linked into ``keep`` (same file system) before they
+    are replaced or deleted; added files are listed.  Without ``keep`` the
+    journal records nothing.
+    """
+
+    root: Path
+    keep: Path | None = None
+    added: list[Path] = field(default_factory=list)
+
+    def save_original(self, path: Path) -> None:
+        if self.keep is None:
+            return
+        dst = self.keep / path.relative_to(self.root)
+        if dst.exists():
+            return
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, dst)
+
+    def note_added(self, path: Path) -> None:
+        if self.keep is not None:
+            self.added.append(path)
+
+
+def replace_file(path: Path, data: bytes, journal: Journal, mtime: int | None = None) -> None:
     """Write data to a temporary name beside path, then rename it over path."""
     tmp = path.with_name(f".{path.name}.mut")
     tmp.write_bytes(data)
     if mtime is not None:
         os.utime(tmp, (mtime, mtime))
+    journal.save_original(path)
     os.replace(tmp, path)
 
 
-def mutate_region(path: Path, size: int, rng: random.Random, text: TextFactory, want: int) -> int:
+def undo(journal: Journal) -> None:
+    """Put a mutated tree back as it was (file contents, modes and mtimes; inodes of originals)."""
+    if journal.keep is None:
+        raise ValueError("this mutation kept no originals")
+    for path in reversed(journal.added):
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != journal.root and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    for dirpath, _dirs, names in os.walk(journal.keep):
+        for name in names:
+            kept = Path(dirpath) / name
+            os.replace(kept, journal.root / kept.relative_to(journal.keep))
+    for dirpath, dirs, _names in os.walk(journal.keep, topdown=False):
+        for d in dirs:
+            (Path(dirpath) / d).rmdir()
+
+
+def mutate_region(path: Path, size: int, rng: random.Random, text: TextFactory, want: int, journal: Journal) -> int:
     """Rewrite up to ``want`` bytes inside one file; returns the bytes changed."""
     data = bytearray(path.read_bytes())
     n = min(want, size)
@@ -387,13 +435,18 @@ def mutate_region(path: Path, size: int, rng: random.Random, text: TextFactory, 
     else:
         new = random_bytes(rng, n)
     data[off:off + n] = new
-    replace_file(path, bytes(data))
+    replace_file(path, bytes(data), journal)
     return n
 
 
-def mutate_database(path: Path, rng: random.Random, text: TextFactory, want: int) -> int:
-    """New comments appended and the most recent posts edited; about ``want`` bytes of new rows."""
-    con = sqlite3.connect(path)
+def mutate_database(path: Path, rng: random.Random, text: TextFactory, want: int, journal: Journal) -> int:
+    """New comments appended and the most recent posts edited; about ``want`` bytes of new rows.
+
+    Works on a copy that is renamed over the original, so the original can be kept.
+    """
+    work = path.with_name(f".{path.name}.mut")
+    shutil.copyfile(path, work)
+    con = sqlite3.connect(work)
     (max_post,) = con.execute("SELECT max(id) FROM posts").fetchone()
     (max_comment,) = con.execute("SELECT coalesce(max(id), 0) FROM comments").fetchone()
     done = 0
@@ -413,11 +466,17 @@ def mutate_database(path: Path, rng: random.Random, text: TextFactory, want: int
     con.executemany("INSERT INTO comments VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.commit()
     con.close()
+    journal.save_original(path)
+    os.replace(work, path)
     return done
 
 
-def mutate(root: Path, pct: float, seed: int) -> dict[str, int]:
-    """Change about ``pct`` % of the tree's bytes: modify, add, delete, database."""
+def mutate(root: Path, pct: float, seed: int, journal: Journal | None = None) -> dict[str, int]:
+    """Change about ``pct`` % of the tree's bytes: modify, add, delete, database.
+
+    Pass a :class:`Journal` with ``keep`` set to be able to :func:`undo` it.
+    """
+    journal = journal or Journal(root)
     rng = random.Random(f"mutate:{seed}:{pct}")
     text = TextFactory(random.Random(f"mutate-text:{seed}"))
     files = list(walk_files(root))
@@ -440,7 +499,7 @@ def mutate(root: Path, pct: float, seed: int) -> dict[str, int]:
         if modify.left <= 0:
             break
         n = modify.take(min(s, rng.randint(4 * KIB, 2 * MIB)))
-        changed += mutate_region(p, s, rng, text, n)
+        changed += mutate_region(p, s, rng, text, n, journal)
         victims.add(p)
         modified += 1
     deleted = deleted_bytes = 0
@@ -449,6 +508,7 @@ def mutate(root: Path, pct: float, seed: int) -> dict[str, int]:
             break
         if p in victims or s > delete.left:
             continue
+        journal.save_original(p)
         p.unlink()
         delete.take(s)
         deleted += 1
@@ -459,17 +519,20 @@ def mutate(root: Path, pct: float, seed: int) -> dict[str, int]:
         if small_tree:
             size = add.take(log_uniform(rng, 100, 8 * KIB))
             path = root / "content" / "new" / f"{added // 100:03d}" / f"item-{added:05d}.md"
+            journal.note_added(path)
             added_bytes += write_file(path, text.prose(size), EPOCH + 86400)
         elif rng.random() < 0.5:
             size = add.take(log_uniform(rng, 50 * KIB, 8 * MIB))
             path = root / "uploads" / "2025" / "01" / f"new-{added:05d}-{slug(rng)}.jpg"
+            journal.note_added(path)
             added_bytes += write_file(path, media_bytes(rng, ".jpg", size), EPOCH + 86400)
         else:
             size = add.take(log_uniform(rng, 2 * KIB, 200 * KIB))
             path = root / "public" / "2025" / "01" / f"new-{added:05d}" / "index.html"
+            journal.note_added(path)
             added_bytes += write_file(path, text.html(size, f"New post {added}"), EPOCH + 86400)
         added += 1
-    db_changed = mutate_database(db[0][0], rng, text, db_budget.left) if db and db_budget.left > 0 else 0
+    db_changed = mutate_database(db[0][0], rng, text, db_budget.left, journal) if db and db_budget.left > 0 else 0
     stats.update(modified_files=modified, modified_bytes=changed, added_files=added, added_bytes=added_bytes,
                  deleted_files=deleted, deleted_bytes=deleted_bytes, db_bytes=db_changed)
     return stats

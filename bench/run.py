@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark sitesnap against restic and Borg on the same data, machine and run.
 
-For every tool and every repetition, on a fresh copy of a generated tree
+For every tool and every repetition, on the same copy of a generated tree
 (``bench/gen_site.py``) and a fresh repository on local disk:
 
 1. initial backup (time, MiB/s, peak RSS, repository size);
@@ -10,9 +10,11 @@ For every tool and every repetition, on a fresh copy of a generated tree
 4. restore of the latest snapshot into an empty directory (time, MiB/s); the
    first repetition also checks that the restored tree equals the source.
 
-The cache is warm: nothing is dropped, the tree is read once before the first
-backup, and ``sync`` runs (untimed) between steps so write-back of one step
-does not land in the next. Tools run interleaved within each repetition and
+The mutation is undone after each run (originals are hard-linked aside, so
+nothing is copied), restores and old repositories are moved to a trash that is
+emptied only at the end. The cache is warm: nothing is dropped, the tree is
+read once before the first backup, and ``sync`` runs (untimed) between steps
+so write-back of one step does not land in the next. Tools run interleaved within each repetition and
 the median of ``--repeat`` runs is reported. Peak RSS comes from
 ``/usr/bin/time`` (GNU time's maximum resident set size of the process).
 
@@ -156,19 +158,20 @@ def ensure_debian(packages: dict[str, str], notes: list[str]) -> dict[str, str |
 class Measure:
     seconds: float
     max_rss_kib: int
+    cpu_seconds: float
 
 
 def run_timed(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> Measure:
-    """Run cmd under GNU time; wall time by the clock here, peak RSS from time."""
+    """Run cmd under GNU time; wall time by the clock here, peak RSS and CPU time (user + sys) from time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         started = time.perf_counter()
-        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", tf.name, *cmd], env=env, cwd=cwd,
+        proc = subprocess.run([GNU_TIME, "-f", "%M %U %S", "-o", tf.name, *cmd], env=env, cwd=cwd,
                               capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        rss = int(Path(tf.name).read_text().strip().splitlines()[-1])
-    return Measure(elapsed, rss)
+        rss, user, system = Path(tf.name).read_text().strip().splitlines()[-1].split()
+    return Measure(elapsed, int(rss), float(user) + float(system))
 
 
 def tree_stats(root: Path) -> tuple[int, int]:
@@ -235,48 +238,74 @@ class Run:
     rep: int
     seconds: dict[str, float] = field(default_factory=dict)
     rss_kib: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_pressure: dict[str, float] = field(default_factory=dict)
     repo_bytes: dict[str, int] = field(default_factory=dict)
     init_seconds: float = 0.0
     restore_sync_seconds: float = 0.0
     verified: bool | None = None
 
 
-def run_tool(tool: Tool, rep: int, pristine: Path, work: Path, mutate_pct: float, seed: int, verify: bool,
-             keep: bool) -> Run:
+def cpu_pressure() -> float:
+    """Share of the last 10 s in which some runnable task waited for a CPU (PSI), in percent."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return float("nan")
+    return float(dict(kv.split("=") for kv in first.split()[1:])["avg10"])
+
+
+def record(run: Run, step: str, m: Measure) -> None:
+    run.seconds[step], run.rss_kib[step], run.cpu_seconds[step] = m.seconds, m.max_rss_kib, m.cpu_seconds
+    run.cpu_pressure[step] = cpu_pressure()
+
+
+def trash(path: Path, work: Path) -> None:
+    """Move path out of the way; the trash is emptied after the last measurement, not between them."""
+    if path.exists():
+        bin_ = work / "trash"
+        bin_.mkdir(exist_ok=True)
+        path.rename(bin_ / f"{path.name}-{time.monotonic_ns()}")
+
+
+def run_tool(tool: Tool, rep: int, work: Path, mutate_pct: float, seed: int, verify: bool, keep: bool) -> Run:
+    """The four steps on ``work/tree``, which is left as it was found (the mutation is undone)."""
     tree, repo, target = work / "tree", work / f"repo-{tool.name}", work / f"restore-{tool.name}"
-    home = work / f"home-{tool.name}"
-    for p in (repo, target, home):
-        rmtree(p)
+    home, kept = work / f"home-{tool.name}", work / "mutation-originals"
+    for p in (repo, target, home, kept):
+        trash(p, work)
     home.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8", **tool.env}
-    copy_tree(pristine, tree)
-    sync()
     warm_up(tree)
+    journal = gen_site.Journal(tree, kept)
     run = Run(tool.name, rep)
     run.init_seconds = run_timed(tool.init(repo), env, cwd=work).seconds
     for n, step in enumerate(("initial", "unchanged", "mutated"), start=1):
         if step == "mutated":
-            gen_site.mutate(tree, mutate_pct, seed)
+            gen_site.mutate(tree, mutate_pct, seed, journal)
             sync()
             warm_up(tree)
         m = run_timed(tool.backup(repo, tree, n), env, cwd=work)
         sync()
-        run.seconds[step], run.rss_kib[step] = m.seconds, m.max_rss_kib
+        record(run, step, m)
         run.repo_bytes[step] = repo_bytes(repo)
     target.mkdir()
     m = run_timed(tool.restore(repo, target), env, cwd=target if tool.restore_in_target else work)
     run.restore_sync_seconds = sync()
-    run.seconds["restore"], run.rss_kib["restore"] = m.seconds, m.max_rss_kib
+    record(run, "restore", m)
     if verify:
         got, want = manifest(tool.restored_root(target, tree)), manifest(tree)
         run.verified = got == want
         if not run.verified:
             diff = sorted(set(got.items()) ^ set(want.items()))[:5]
             print(f"  !! {tool.name}: restored tree differs from the source, e.g. {diff}", flush=True)
-    rmtree(target)
+    trash(target, work)
+    gen_site.undo(journal)
+    rmtree(kept)
     if not keep:
-        rmtree(repo)
-        rmtree(home)
+        trash(repo, work)
+        trash(home, work)
+    sync()
     return run
 
 
@@ -303,6 +332,9 @@ def summarize(runs: list[Run], tree_bytes: int) -> dict[str, dict[str, float]]:
         s["final_repo_mib"] = median([r.repo_bytes["mutated"] / MIB for r in rs])
         s["restore_sync_s"] = median([r.restore_sync_seconds for r in rs])
         s["init_s"] = median([r.init_seconds for r in rs])
+        for k in STEPS:
+            s[f"cpu_{k}_s"] = median([r.cpu_seconds[k] for r in rs])
+        s["cpu_pressure_pct"] = median([max(r.cpu_pressure.values()) for r in rs])
         out[name] = s
     return out
 
@@ -343,6 +375,11 @@ def markdown_tables(summary: dict[str, dict[str, float]], rat: list[dict[str, ob
             f"{s['mutated_s']:.2f} | {s['mutated_added_mib']:.1f} | {s['restore_s']:.2f} | {s['restore_mibps']:.0f} | "
             f"{s['peak_rss_mib']:.0f} | {s['repo_mib']:.0f} |"
         )
+    lines += ["", "CPU seconds (user + sys), less sensitive than wall time to other load on the machine:", "",
+              "| tool | initial | unchanged | +1 % | restore | max CPU pressure % |", "|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['cpu_initial_s']:.2f} | {s['cpu_unchanged_s']:.2f} | {s['cpu_mutated_s']:.2f} | "
+                     f"{s['cpu_restore_s']:.2f} | {s['cpu_pressure_pct']:.0f} |")
     if rat:
         lines += ["", "| target (sitesnap / best peer) | best peer | ratio | target | met |", "|---|---|---|---|---|"]
         for r in rat:
@@ -441,7 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     pristine = prepare_tree(args, workdir)
     files, tree_bytes = tree_stats(pristine)
     work = workdir / "run"
-    work.mkdir(exist_ok=True)
+    rmtree(work)
+    work.mkdir()
+    copy_tree(pristine, work / "tree")
+    sync()
     versions = {t.name: t.version() for t in tools}
     print(f"tree: {pristine} ({files} files, {tree_bytes / MIB:.0f} MiB); tools: {versions}", flush=True)
 
@@ -449,12 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for rep in range(1, args.repeat + 1):
         for tool in tools:
-            r = run_tool(tool, rep, pristine, work, args.mutate, args.seed, verify=rep == 1,
+            r = run_tool(tool, rep, work, args.mutate, args.seed, verify=rep == 1,
                          keep=args.keep and rep == args.repeat)
             runs.append(r)
             print(f"  rep {rep} {tool.name:9s} " + " ".join(f"{k}={v:.2f}s" for k, v in r.seconds.items())
+                  + f" cpu={sum(r.cpu_seconds.values()):.1f}s psi={max(r.cpu_pressure.values()):.0f}%"
                   + f" peakRSS={max(r.rss_kib.values()) / 1024:.0f}MiB repo={r.repo_bytes['initial'] / MIB:.0f}MiB"
                   + ("" if r.verified is None else f" verified={r.verified}"), flush=True)
+    rmtree(work / "trash")
     if not args.keep:
         rmtree(work / "tree")
     summary = summarize(runs, tree_bytes)
