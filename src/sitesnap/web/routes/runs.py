@@ -45,7 +45,11 @@ def get_run(run_id: str) -> dict[str, Any]:
 @bp.get("/<run_id>/events")
 @bp.doc(summary="Follow a run: server-sent events until it ends", responses={
     200: {"description": "an event stream: progress, status, end",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "content": {"text/event-stream": {"schema": {
+              "type": "object", "required": ["data"],
+              "properties": {"event": {"enum": ["status", "progress", "end"]},
+                             "data": {"type": "string", "description": "JSON: the status, progress or run"},
+                             "id": {"type": "string"}, "retry": {"type": "integer"}}}}}},
     404: "no such run"})
 @requires("viewer")
 def run_event_stream(run_id: str) -> Response:
