@@ -9,9 +9,9 @@ import secrets
 from collections.abc import Callable
 
 import psycopg
+from tests.web.conftest import Site, _create_pg, bearer, join_jobs, pg_url, wait_run
 
 from sitesnap.web import create_app, web_state
-from tests.web.conftest import Site, _create_pg, bearer, join_jobs, pg_url, wait_run
 
 
 def _events(text: str) -> list[tuple[str, dict[str, object]]]:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.web.conftest import PASSWORD, Site
 
 SITESNAP = str(Path(sys.executable).with_name("sitesnap"))
