@@ -292,9 +292,10 @@ class RestoreItem:
     size: int = 0
     damaged: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    raw_target: str = field(default="", repr=False)  # the target as given, credentials included; never shown
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "raw_target"}
 
 
 @dataclass
@@ -396,7 +397,7 @@ def plan_site_restore(
             else:
                 item = RestoreItem(name, src.type, redact_url(state.target) if src.type != "sqlite" else state.target,
                                    in_place, state.exists, before=dict(state.tables), after=dict(info.tables),
-                                   size=node.size)
+                                   size=node.size, raw_target=_target_for(src, target) or "")
         items.append(item)
     return RestorePlan(repo, cfg, snapshot, items)
 
@@ -506,7 +507,7 @@ def _restore_db(
     if item.damaged:
         item.result["kept_damaged"] = _move_aside(Path(item.target))
     reader = BlobReader(repo, node.content)
-    target = None if item.in_place else _target_for(src, item.target)
+    target = None if item.in_place else (item.raw_target or _target_for(src, item.target))
     import io
 
     report = db.restore(io.BufferedReader(reader, 1 << 20), info, target, sink)

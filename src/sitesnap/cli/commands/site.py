@@ -13,37 +13,44 @@ from sitesnap.errors import UsageError
 
 
 def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool) -> None:
-    from sitesnap.engine.site import backup_site
+    """Back up the site through the recorded-job runner, so the catalog, status and alerts see it."""
+    from sitesnap.catalog import open_catalog
+    from sitesnap.runtime.jobs import run_job
 
     cfg = app.site(required=True)
     out = app.output
-    with app.open_repo() as repo, out.progress("backup") as sink:
-        result = backup_site(repo, cfg, snapshot_type=snapshot_type, tags=tags, sources=sources or None, sink=sink)
-        outcomes = []
-        if copy:
-            from sitesnap.engine.copy import copy_after_backup
-
-            outcomes = copy_after_backup(repo, cfg, result.snapshot.id, source_url=app.repository_url(),
-                                         default_password=app.password(), sink=sink)
-    for w in result.archive.warnings:
-        out.warn(f"{w.path}: {w.message}")
+    params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    try:
+        with out.progress("backup") as sink:
+            run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
+                          password=app.password())
+    finally:
+        catalog.close()
+    result = run.result
+    for w in result.get("warnings", []):
+        out.warn(f"{w['path']}: {w['message']}")
+    copies = result.get("copies", [])
     if out.json_mode:
-        out.json_line({"message_type": "summary", **result.to_json(), "copies": [o.to_json() for o in outcomes]})
-        for o in outcomes:
-            if o.status != "ok":
-                out.warn(f"copy to {o.repository} failed: {o.error}")
-        return
-    for rec in result.sources:
-        rows = sum(rec.get("tables", {}).values()) if rec.get("tables") else None
-        extra = f", {len(rec['tables'])} tables, {rows} rows" if rows is not None else ""
-        out.always(f"  {rec['name']:<12} {rec['kind']:<8} {human_bytes(int(rec.get('size', 0))):>12}{extra}")
-    a = result.archive
-    out.always(f"Added to the repository: {human_bytes(a.bytes_added)} (read {human_bytes(a.bytes_read)})")
-    out.always(f"snapshot {result.snapshot.short_id} ({snapshot_type}) of site {cfg.site.name} "
-               f"saved in {result.duration:.2f}s")
-    from sitesnap.cli.commands.maintain import show_copy_outcomes
-
-    show_copy_outcomes(app, outcomes)
+        out.json_line({"message_type": "summary", "run_id": run.run_id, **result})
+    else:
+        for rec in result.get("sources", []):
+            rows = sum(rec.get("tables", {}).values()) if rec.get("tables") else None
+            extra = f", {len(rec['tables'])} tables, {rows} rows" if rows is not None else ""
+            out.always(f"  {rec['name']:<12} {rec['kind']:<8} {human_bytes(int(rec.get('size', 0))):>12}{extra}")
+        if run.ok:
+            out.always(f"Added to the repository: {human_bytes(result.get('bytes_added', 0))} "
+                       f"(read {human_bytes(result.get('bytes_read', 0))})")
+            out.always(f"snapshot {result['short_id']} ({snapshot_type}) of site {cfg.site.name} "
+                       f"saved in {result.get('duration', 0):.2f}s (run {run.run_id[:8]})")
+        for c in copies:
+            status = c.get("status")
+            detail = f": {c.get('error')}" if c.get("error") else f", {human_bytes(int(c.get('bytes_sent', 0)))} sent"
+            out.always(f"copy to {c.get('repository')}: {status}{detail}")
+    for c in copies:
+        if c.get("status") != "ok" and out.json_mode:
+            out.warn(f"copy to {c.get('repository')} failed: {c.get('error')}")
+    run.raise_for_error()
 
 
 def _parse_targets(targets: list[str]) -> dict[str, str]:
@@ -81,19 +88,31 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
                                  default="", show_default=False)
             if typed != cfg.site.name:
                 raise UsageError("not confirmed; nothing was changed")
+    from sitesnap.catalog import open_catalog
+    from sitesnap.runtime.jobs import run_job
+
+    params = {"snapshot": snap.id, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
+              "safety": safety}
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    try:
         with out.progress("restore") as sink:
-            plan.execute(safety=safety, sink=sink, on_step=lambda m: out.print(f"[dim]{m}[/]"))
+            run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
+                          password=app.password())
+    finally:
+        catalog.close()
+    run.raise_for_error()
+    result = run.result
     if out.json_mode:
-        out.json_line({"message_type": "summary", **plan.to_json()})
+        out.json_line({"message_type": "summary", "run_id": run.run_id, **result})
         return
-    if plan.safety_snapshot:
-        out.always(f"pre-restore snapshot {plan.safety_snapshot[:8]} holds the previous state "
-                   f"(undo: sitesnap restore {plan.safety_snapshot[:8]})")
-    for item in plan.items:
-        verified = "row counts verified" if item.kind != "files" else "every blob verified"
-        out.always(f"restored {item.source} -> {item.target} ({verified})")
-        if item.result.get("kept_damaged"):
-            out.always(f"  the damaged database was kept as {item.result['kept_damaged']}")
+    if result.get("safety_snapshot"):
+        short = result["safety_snapshot"][:8]
+        out.always(f"pre-restore snapshot {short} holds the previous state (undo: sitesnap restore {short})")
+    for item in result.get("items", []):
+        verified = "row counts verified" if item["kind"] != "files" else "every blob verified"
+        out.always(f"restored {item['source']} -> {item['target']} ({verified})")
+        if item.get("result", {}).get("kept_damaged"):
+            out.always(f"  the damaged database was kept as {item['result']['kept_damaged']}")
 
 
 def _show_plan(app: AppContext, plan: object) -> None:
