@@ -87,7 +87,8 @@ def make_site(rng: random.Random) -> None:
     for sub in ("uploads/2026/11", "uploads/cache", "static/css", "static/js"):
         (SITE / sub).mkdir(parents=True, exist_ok=True)
     for i in range(40):
-        (SITE / "uploads" / "2026" / "11" / f"photo-{i:03}.jpg").write_bytes(rng.randbytes(rng.randint(20_000, 400_000)))
+        photo = SITE / "uploads" / "2026" / "11" / f"photo-{i:03}.jpg"
+        photo.write_bytes(rng.randbytes(rng.randint(20_000, 400_000)))
     (SITE / "uploads" / "cache" / "thumb.bin").write_bytes(rng.randbytes(1000))
     (SITE / "uploads" / "upload.tmp").write_text("partial upload")
     (SITE / "static" / "css" / "site.css").write_text("body { font-family: serif; }\n" * 200)
