@@ -12,7 +12,7 @@ const i18n = createConsoleI18n()
 const router = createConsoleRouter(session)
 
 api.onUnauthorized(() => {
-  session.user = null
+  session.lost()
   const current = router.currentRoute.value
   if (current.name !== 'login') router.push({ name: 'login', query: { next: current.fullPath } })
 })

@@ -11,6 +11,10 @@ import { canDo } from './roles.js'
 
 export function createSession(api) {
   const session = reactive({
+    /** The session ended on the server (a 401): forget it here too. */
+    lost() {
+      session.user = null
+    },
     user: null,
     ready: false,
     can(action) {

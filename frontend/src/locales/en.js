@@ -25,7 +25,7 @@ export default {
   kinds: { backup: 'Backup', restore: 'Restore', copy: 'Copy', prune: 'Prune', check: 'Check', drill: 'Drill',
     forget: 'Forget' },
   records: {
-    title: 'Backups', newBackup: 'New backup', activeRun: 'Backup in progress',
+    title: 'Backups', newBackup: 'New backup', activeRun: 'Backup in progress', lastRun: 'Backup',
     backupDone: 'Backup finished: snapshot {id}.', search: 'Search', searchHint: 'ID, tag, host…',
     site: 'Site', type: 'Type', status: 'Status', time: 'Time', size: 'Size', duration: 'Duration',
     dedup: 'Dedup', compression: 'Compression', copies: 'Repositories', tags: 'Tags', restore: 'Restore',

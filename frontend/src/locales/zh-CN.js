@@ -22,7 +22,7 @@ export default {
   kinds: { backup: '备份', restore: '恢复', copy: '复制', prune: '清理', check: '检查', drill: '恢复演练',
     forget: '删除快照' },
   records: {
-    title: '备份', newBackup: '新建备份', activeRun: '备份进行中', backupDone: '备份完成：快照 {id}。',
+    title: '备份', newBackup: '新建备份', activeRun: '备份进行中', lastRun: '备份', backupDone: '备份完成：快照 {id}。',
     search: '搜索', searchHint: 'ID、标签、主机…', site: '站点', type: '类型', status: '状态', time: '时间',
     size: '大小', duration: '耗时', dedup: '去重比', compression: '压缩比', copies: '存储库', tags: '标签',
     restore: '恢复', delete: '删除', empty: '没有符合条件的备份。', deleteTitle: '删除这个备份？',
