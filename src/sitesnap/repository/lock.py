@@ -10,6 +10,7 @@ owner is provably dead on this host).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -122,17 +123,15 @@ class RepoLock:
                 self._write(new.id, new)
                 self.info = new
                 self._delete(old)
-            except Exception as exc:  # noqa: BLE001 - reported to the lock holder
+            except Exception as exc:
                 self.lost = exc
 
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        try:
+        with contextlib.suppress(ObjectNotFound):
             self._delete(self.info.id)
-        except ObjectNotFound:
-            pass
 
 
 def _tail(info: LockInfo) -> tuple[str, str, int, bool, str]:
