@@ -64,6 +64,9 @@ def decode_index(raw: bytes, what: str) -> IndexFile:
             pos = end
         (nsup,) = _U32.unpack_from(view, pos)
         pos += _U32.size
+        if pos + 32 * nsup != len(view):
+            # Checked before building the list: a damaged count must not allocate billions of items.
+            raise IntegrityError(f"{what} has trailing or missing bytes")
         supersedes = [bytes(view[pos + 32 * k : pos + 32 * (k + 1)]) for k in range(nsup)]
         pos += 32 * nsup
         if pos != len(view) or any(len(s) != 32 for s in supersedes):
