@@ -81,5 +81,5 @@ def encode_json(obj: Any) -> bytes:
 def decode_json(raw: bytes, what: str) -> Any:
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IntegrityError(f"{what}: invalid JSON ({exc})") from None

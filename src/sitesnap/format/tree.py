@@ -114,7 +114,7 @@ def decode_tree(raw: bytes, what: str) -> list[Node]:
     data = decode_json(raw, what)
     try:
         nodes = [Node.from_json(n) for n in data["nodes"]]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise IntegrityError(f"{what}: malformed tree ({exc})") from None
     return nodes
 

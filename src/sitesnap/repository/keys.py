@@ -117,7 +117,7 @@ def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, s
             doc = _load_doc(storage, key_id)
             kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
             sealed = base64.b64decode(doc["data"])
-        except (IntegrityError, KeyError, TypeError, ValueError):
+        except (IntegrityError, KeyError, TypeError, ValueError, OverflowError):
             damaged.append(key_id)
             continue
         try:

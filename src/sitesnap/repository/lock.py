@@ -155,5 +155,5 @@ def raise_conflict(found: list[LockInfo]) -> None:
 def parse_lock(lock_id: str, data: Any) -> LockInfo:
     try:
         return LockInfo.from_json(lock_id, data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise IntegrityError(f"lock {lock_id[:8]} is malformed ({exc})") from None

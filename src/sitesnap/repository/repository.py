@@ -106,7 +106,7 @@ class RepoConfig:
                 ChunkerParams.from_dict(data["chunker"]),
                 int(data.get("compression", 3)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(f"config is malformed ({exc})") from None
 
 
