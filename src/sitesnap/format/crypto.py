@@ -96,26 +96,36 @@ DEFAULT_KDF: dict[str, Any] = {"name": "argon2id", "time_cost": 3, "memory_cost"
 FAST_TEST_KDF: dict[str, Any] = {"name": "scrypt", "n": 1024, "r": 8, "p": 1}
 
 
+_MAX_KDF_MEMORY = 4 << 30  # a key file asking for more is damaged or hostile, not a real setting
+_MAX_KDF_PASSES = 256
+
+
 def derive_key(password: str, salt: bytes, params: dict[str, Any]) -> bytes:
-    """32-byte key from a password with the named memory-hard KDF."""
+    """32-byte key from a password with the named memory-hard KDF.
+
+    Parameters come from a key file, which is unauthenticated: absurd costs
+    (that would exhaust memory or run for hours) raise IntegrityError.
+    """
     secret = password.encode("utf-8")
     name = params.get("name")
     if name == "argon2id":
+        from argon2.exceptions import HashingError
         from argon2.low_level import Type, hash_secret_raw
 
-        return hash_secret_raw(
-            secret,
-            salt,
-            time_cost=int(params["time_cost"]),
-            memory_cost=int(params["memory_cost"]),
-            parallelism=int(params["parallelism"]),
-            hash_len=32,
-            type=Type.ID,
-        )
+        time_cost, memory_cost = int(params["time_cost"]), int(params["memory_cost"])
+        parallelism = int(params["parallelism"])
+        if memory_cost * 1024 > _MAX_KDF_MEMORY or time_cost * parallelism > _MAX_KDF_PASSES:
+            raise IntegrityError("key file asks for an impossible argon2id cost")
+        try:
+            return hash_secret_raw(secret, salt, time_cost=time_cost, memory_cost=memory_cost,
+                                   parallelism=parallelism, hash_len=32, type=Type.ID)
+        except HashingError as exc:
+            raise IntegrityError(f"key file has invalid argon2id parameters ({exc})") from None
     if name == "scrypt":
         from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-        return Scrypt(salt=salt, length=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])).derive(
-            secret
-        )
+        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+        if 128 * n * r > _MAX_KDF_MEMORY or p * r > _MAX_KDF_PASSES * 8:
+            raise IntegrityError("key file asks for an impossible scrypt cost")
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
     raise IntegrityError(f"unknown key derivation function {name!r}")
