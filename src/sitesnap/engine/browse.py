@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from sitesnap.errors import UsageError
+from sitesnap.errors import IntegrityError, UsageError
 from sitesnap.format.blob import DATA, TREE
-from sitesnap.format.tree import Node
+from sitesnap.format.tree import Node, safe_name
 
 __all__ = ["DiffEntry", "diff_trees", "find_node", "repo_stats", "walk_tree"]
 
@@ -36,6 +36,9 @@ def find_node(repo: TreeSource, root: bytes, path: str) -> Node:
         match = [n for n in repo.load_tree(current.subtree) if n.display_name == part]
         if not match:
             raise UsageError(f"{path}: not in the snapshot")
+        if not safe_name(match[0].name):
+            # A hostile tree may hold "..": resolving it would let a restore write outside its target.
+            raise IntegrityError(f"{path}: unsafe name {match[0].name!r} in snapshot (refused)")
         current = match[0]
     return current
 
