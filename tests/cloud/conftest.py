@@ -113,7 +113,7 @@ def mutate_tree(root: Path, seed: int) -> None:
     """Change a few files, add some and delete one, as a live site does between backups."""
     rng = random.Random(seed)
     files = sorted(p for p in root.rglob("*.bin") if p.is_file() and not p.is_symlink())
-    for path in rng.sample(files, 3):
+    for path in rng.sample(files, min(3, len(files) - 1)):
         path.write_bytes(rng.randbytes(rng.randint(1, 200 << 10)))
     files[-1].unlink()
     for j in range(4):

@@ -22,17 +22,18 @@ from dataclasses import dataclass
 class ProxyPlan:
     """What the proxy does to connections.
 
-    ``drop_probability``: share of connections reset after a random number of
-    bytes, at most ``max_budget`` counted over both directions; at most
-    ``max_drops`` connections are reset in all.  ``delay``: seconds added
+    ``drop_every``: mean number of bytes (both directions) between resets:
+    each connection is reset after an exponentially distributed number of
+    bytes, so long-lived pooled connections are cut as often as short ones;
+    at most ``max_drops`` connections are reset in all (keep it below the
+    client's retry attempts to bound the damage).  ``delay``: seconds added
     before each forwarded chunk.  ``stall_probability``: share of connections
     whose first reply chunk is held back for ``stall_seconds``, at most
     ``max_stalls`` in all.
     """
 
-    drop_probability: float = 0.0
-    max_budget: int = 1 << 20
-    max_drops: int = 1_000_000
+    drop_every: int = 0
+    max_drops: int = 4
     delay: float = 0.0
     stall_probability: float = 0.0
     stall_seconds: float = 0.0
@@ -73,9 +74,8 @@ class FaultProxy:
         with self._lock:
             self.connections += 1
             plan = self.plan
-            drop = self.drops < plan.max_drops and self._rng.random() < plan.drop_probability
-            stall = self.stalls < plan.max_stalls and self._rng.random() < plan.stall_probability
-            budget = self._rng.randint(0, plan.max_budget) if drop else None
+            budget = int(self._rng.expovariate(1 / plan.drop_every)) if plan.drop_every else None
+            stall = self._rng.random() < plan.stall_probability
             return _Conn(budget, stall)
 
     def _accept(self) -> None:
@@ -105,7 +105,7 @@ class FaultProxy:
     def _should_cut(self, conn: _Conn, size: int) -> bool:
         with self._lock:
             conn.moved += size
-            if conn.budget is None or conn.moved <= conn.budget:
+            if conn.budget is None or conn.moved <= conn.budget or self.drops >= self.plan.max_drops:
                 return False
             conn.budget = None
             self.drops += 1
