@@ -18,6 +18,7 @@ from flask import Flask, current_app
 
 from sitesnap.catalog import Accounts, Catalog
 from sitesnap.config import SiteConfig
+from sitesnap.web.metrics_source import CachedMeasure
 
 __all__ = ["EXTENSION_KEY", "HostUser", "JobStarter", "WebState", "web_state"]
 
@@ -42,6 +43,7 @@ class WebState:
     public_metrics: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     threads: list[threading.Thread] = field(default_factory=list)
+    measure: CachedMeasure = field(default_factory=CachedMeasure)
 
     def replace_config(self, config: SiteConfig) -> None:
         with self.lock:

@@ -99,7 +99,7 @@ def start_drill(body: DrillIn) -> dict[str, Any]:
 @requires("viewer")
 def metrics_summary() -> dict[str, Any]:
     state = web_state()
-    return metrics_json(collect_metrics(state.catalog, state.config.site.name))
+    return metrics_json(collect_metrics(state.catalog, state.config, state.measure))
 
 
 @bp.get("/audit")
@@ -133,6 +133,6 @@ def health() -> dict[str, Any]:
 @public_if_metrics_public
 def prometheus() -> Response:
     state = web_state()
-    body = render_prometheus(collect_metrics(state.catalog, state.config.site.name))
+    body = render_prometheus(collect_metrics(state.catalog, state.config, state.measure))
     return Response(body, mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
 
