@@ -104,7 +104,7 @@ def check_repository(
     packs = repo.index.packs()
     report.packs = len(packs)
     tracker.update(force=True, phase="packs")
-    _check_pack_sizes(repo, packs, report)
+    unreferenced = _check_pack_sizes(repo, packs, report)
     tracker.update(force=True, phase="snapshots")
     snapshots = repo.load_snapshots(on_error=lambda sid, exc: _bad_snapshot(report, sid, exc))
     report.snapshots = len(snapshots)
@@ -117,6 +117,8 @@ def check_repository(
             chosen = sorted(rng.sample(chosen, max(1, round(len(chosen) * subset)))) if chosen else []
         tracker.update(force=True, phase="read-data", bytes_total=sum(_pack_extent(packs[p]) for p in chosen))
         _read_packs(repo, packs, chosen, report, tracker)
+        if subset is None:
+            _check_unreferenced_names(repo, unreferenced, report)
     tracker.finish()
     return report
 
@@ -145,7 +147,8 @@ def _pack_extent(entries: list[Any]) -> int:
     return max((e.offset + e.length for e in entries), default=0)
 
 
-def _check_pack_sizes(repo: Repository, packs: dict[bytes, list[Any]], report: CheckReport) -> None:
+def _check_pack_sizes(repo: Repository, packs: dict[bytes, list[Any]], report: CheckReport) -> list[str]:
+    """Errors for missing or short packs; returns the names of packs no index references."""
     sizes = {info.name: info.size for info in repo.storage.list(DATA_PREFIX)}
     for pack_id, entries in packs.items():
         name = pack_name(pack_id)
@@ -157,9 +160,24 @@ def _check_pack_sizes(repo: Repository, packs: dict[bytes, list[Any]], report: C
             report.errors.append(f"pack {pack_id.hex()}: truncated ({size} bytes)")
             report.damaged_packs.append(pack_id.hex())
     indexed = {pack_name(p) for p in packs}
-    for name in sizes:
-        if name not in indexed and ".tmp" not in name:
-            report.warnings.append(f"pack {name.rsplit('/', 1)[-1]}: not referenced by any index (prune removes it)")
+    unreferenced = [name for name in sizes if name not in indexed and ".tmp" not in name]
+    for name in unreferenced:
+        report.warnings.append(f"pack {name.rsplit('/', 1)[-1]}: not referenced by any index (prune removes it)")
+    return unreferenced
+
+
+def _check_unreferenced_names(repo: Repository, names: list[str], report: CheckReport) -> None:
+    """An unreferenced pack is harmless, but one whose content does not match its name is damage."""
+    for name in names:
+        hex_id = name.rsplit("/", 1)[-1]
+        try:
+            raw = repo.storage.read(name)
+        except StorageError as exc:
+            report.errors.append(f"pack {hex_id}: cannot read ({exc})")
+            continue
+        if storage_id(raw) != hex_id or name != pack_name(hex_id):
+            report.errors.append(f"pack {hex_id}: content does not match its name (damaged or misplaced copy)")
+            report.damaged_packs.append(hex_id)
 
 
 def _walk_trees(repo: Repository, root: bytes, seen: set[bytes], report: CheckReport, where: str) -> Iterator[bytes]:
