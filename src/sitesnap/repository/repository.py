@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -490,7 +490,13 @@ class Repository:
         for stale in [lk for lk in locks if lk.is_stale() and lk.hostname == held.info.hostname]:
             self._delete_lock(stale.id)
         raise_conflict(conflicts(held.info, locks))
-        self._write_lock(held.info.id, held.info)
+        try:
+            self._write_lock(held.info.id, held.info)
+        except BaseException:
+            # The write may have landed with only its reply lost: do not leave the lock behind.
+            with suppress(Exception):
+                self._delete_lock(held.info.id)
+            raise
         try:
             # Two processes may have written at the same moment: look again.
             locks, _ = self.list_locks()
