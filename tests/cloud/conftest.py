@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,16 @@ from tests.storage.servers import S3Server, SSHServer
 
 from sitesnap.engine.restorer import Restorer
 from sitesnap.format.chunker import ChunkerParams
+from sitesnap.format.crypto import FAST_TEST_KDF
 from sitesnap.progress import Tracker
 from sitesnap.repository.repository import Repository
+from sitesnap.storage.base import Storage
 
 PASSWORD = "cloud test password"
 SITESNAP = str(Path(sys.executable).with_name("sitesnap"))
 # Small chunks so a few MiB of data make many blobs and, with a small pack target, many packs.
 CHUNKER = ChunkerParams(64 << 10, 16 << 10, 256 << 10, seed=424242)
+PACK_TARGET = 256 << 10  # many packs from a few MiB, so faults land on many uploads
 KEY_ENV = {"CLOUD_TEST_KEY_ID": "testing-key", "CLOUD_TEST_SECRET": "testing-secret"}
 
 
@@ -77,6 +81,18 @@ def sftp_url(server: SSHServer, path: Path) -> str:
 
 def sftp_options(server: SSHServer) -> dict[str, Any]:
     return {"key_file": str(server.client_key), "known_hosts": str(server.known_hosts)}
+
+
+@contextmanager
+def opened(storage: Storage, *, init: bool = False) -> Iterator[Repository]:
+    """The repository on ``storage`` (created first with ``init``), with small packs; closed afterwards."""
+    if init:
+        repo = Repository.init(storage, PASSWORD, kdf=FAST_TEST_KDF, chunker=CHUNKER)
+    else:
+        repo = Repository.open(storage, PASSWORD)
+    repo.pack_target = PACK_TARGET
+    with repo:
+        yield repo
 
 
 # --- trees -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .conftest import (
     PASSWORD,
     make_tree,
     mutate_tree,
+    opened,
     restore_snapshot,
     run_cli,
     s3_repository_toml,
@@ -29,7 +30,6 @@ from .conftest import (
     site_toml,
     tree_state,
 )
-from .test_faults import opened
 
 State = dict[str, tuple[Any, ...]]
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,18 +30,15 @@ from tests.storage.servers import S3Server
 
 from sitesnap.engine.backup import backup_paths
 from sitesnap.errors import StorageError
-from sitesnap.format.crypto import FAST_TEST_KDF
 from sitesnap.repository.check import check_repository
 from sitesnap.repository.repository import Repository
-from sitesnap.storage.base import Storage
 from sitesnap.storage.registry import open_storage
 from sitesnap.storage.wrappers import FaultyStorage, RetryStorage, SimulatedCrash
 
 from .conftest import (
-    CHUNKER,
-    PASSWORD,
     make_tree,
     mutate_tree,
+    opened,
     restore_snapshot,
     run_cli,
     s3_repository_toml,
@@ -53,7 +48,6 @@ from .conftest import (
 from .proxies import FaultProxy, ProxyPlan
 
 SEEDS = [int(s) for s in os.environ.get("SITESNAP_CLOUD_SEEDS", "1,2").split(",") if s.strip()]
-PACK_TARGET = 256 << 10  # many packs from a few MiB, so faults land on many uploads
 
 State = dict[str, tuple[Any, ...]]
 
@@ -62,21 +56,6 @@ def _port(server: S3Server) -> int:
     port = urlsplit(server.endpoint).port
     assert port is not None
     return port
-
-
-def _prepare(repo: Repository) -> Repository:
-    repo.pack_target = PACK_TARGET
-    return repo
-
-
-@contextmanager
-def opened(storage: Storage, *, init: bool = False) -> Iterator[Repository]:
-    if init:
-        repo = Repository.init(storage, PASSWORD, kdf=FAST_TEST_KDF, chunker=CHUNKER)
-    else:
-        repo = Repository.open(storage, PASSWORD)
-    with _prepare(repo):
-        yield repo
 
 
 def assert_consistent(server: S3Server, url: str, expected: dict[str, State], scratch: Path) -> None:
