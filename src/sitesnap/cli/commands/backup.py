@@ -7,6 +7,9 @@ import click
 from sitesnap.cli.context import AppContext, pass_app
 from sitesnap.cli.output import human_bytes
 
+INCOMPLETE_EXIT = 3
+"""Exit code of a backup that saved a snapshot but could not read some files (restic's convention)."""
+
 
 @click.command()
 @click.option("--kdf", type=click.Choice(["argon2id", "scrypt"]), default="argon2id", show_default=True,
@@ -55,7 +58,8 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
     """Back up PATHS, or the whole site of the config when no PATHS are given.
 
     Unchanged files (same size, mtime, ctime and inode as in the parent
-    snapshot) are not read again; only new chunks are stored.
+    snapshot) are not read again; only new chunks are stored.  Exits 3 (as
+    restic does) when the snapshot was saved but some files could not be read.
     """
     from sitesnap.engine.backup import backup_paths
 
@@ -72,14 +76,18 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
         out.warn(f"{w.path}: {w.message}")
     if out.json_mode:
         out.json_line({"message_type": "summary", **result.to_json()})
-        return
-    a = result.archive
-    out.always(
-        f"Files: {a.files_new} new, {a.files_changed} changed, {a.files_unchanged} unmodified; {a.dirs} directories"
-    )
-    out.always(f"Added to the repository: {human_bytes(a.bytes_added)} "
-               f"(read {human_bytes(a.bytes_read)} of {human_bytes(a.bytes_total)})")
-    out.always(f"snapshot {result.snapshot.short_id} saved in {result.duration:.2f}s")
+    else:
+        a = result.archive
+        out.always(
+            f"Files: {a.files_new} new, {a.files_changed} changed, {a.files_unchanged} unmodified; {a.dirs} directories"
+        )
+        out.always(f"Added to the repository: {human_bytes(a.bytes_added)} "
+                   f"(read {human_bytes(a.bytes_read)} of {human_bytes(a.bytes_total)})")
+        out.always(f"snapshot {result.snapshot.short_id} saved in {result.duration:.2f}s")
+    unreadable = [w for w in result.archive.warnings if w.message.startswith("cannot ")]
+    if unreadable:
+        out.warn(f"{len(unreadable)} item(s) could not be read; the snapshot was saved without them")
+        raise click.exceptions.Exit(INCOMPLETE_EXIT)
 
 
 COMMANDS = [init, backup]
