@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -92,11 +93,13 @@ class Archiver:
         *,
         workers: int = 0,
         read_all: bool = False,
+        stream_chunker: ChunkerParams | None = None,
         max_files_in_flight: int = 64,
         max_dirs_in_flight: int = 512,
     ) -> None:
         self.store = store
         self.chunker_params = chunker
+        self.stream_params = stream_chunker or chunker
         self.tracker = tracker
         self.read_all = read_all
         self.summary = ArchiveSummary()
@@ -143,14 +146,42 @@ class Archiver:
         node.name = name
         content: list[bytes] = []
         size = 0
-        for chunk in self._chunker().cut_stream(stream):
-            blob_id, added = self._save_data(chunk)
-            content.append(blob_id)
-            size += len(chunk)
-            self.tracker.update(bytes_done=len(chunk), bytes_new=added)
-            with self._lock:
-                self.summary.bytes_read += len(chunk)
-                self.summary.bytes_total += len(chunk)
+        # Hashing, compressing and encrypting overlap with reading the dump (the
+        # native code releases the GIL); a bounded window keeps memory flat and
+        # the chunk order.
+        window: deque[Future[list[tuple[bytes, int]]]] = deque()
+        batch: list[bytes] = []
+        batch_bytes = 0
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream") as pool:
+
+            def settle(fut: Future[list[tuple[bytes, int]]]) -> None:
+                saved = fut.result()
+                content.extend(blob_id for blob_id, _ in saved)
+                added = sum(n for _, n in saved)
+                if added:
+                    self.tracker.update(bytes_new=added)
+
+            def submit() -> None:
+                window.append(pool.submit(self._save_batch, list(batch)))
+                self.tracker.update(bytes_done=batch_bytes)
+                with self._lock:
+                    self.summary.bytes_read += batch_bytes
+                    self.summary.bytes_total += batch_bytes
+                batch.clear()
+                if len(window) >= 8:
+                    settle(window.popleft())
+
+            for chunk in Chunker(self.stream_params).cut_stream(stream):
+                batch.append(chunk)
+                batch_bytes += len(chunk)
+                size += len(chunk)
+                if batch_bytes >= _READ_SIZE:
+                    submit()
+                    batch_bytes = 0
+            if batch:
+                submit()
+            while window:
+                settle(window.popleft())
         node.size = size
         node.content = content
         self.tracker.update(files_done=1)
@@ -181,6 +212,9 @@ class Archiver:
             with self._lock:
                 self.summary.bytes_added += added
         return saved_id, added
+
+    def _save_batch(self, chunks: list[bytes]) -> list[tuple[bytes, int]]:
+        return [self._save_data(c) for c in chunks]
 
     def _warn(self, warning: ScanWarning) -> None:
         with self._lock:

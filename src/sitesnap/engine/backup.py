@@ -115,7 +115,8 @@ def backup_paths(
             parent_nodes = {n.name: n for n in repo.load_tree(parent.tree)}
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
         excluder = Excluder(list(excludes or []))
-        with Archiver(repo, repo.config.chunker, tracker, read_all=read_all) as archiver:
+        with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
+                      read_all=read_all) as archiver:
             children = [archiver.archive_path(a, name, parent_nodes.get(name), excluder) for a, name in named]
             root = archiver.make_dir(root_meta(), children).result()
             summary = archiver.summary

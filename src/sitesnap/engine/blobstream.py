@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Protocol
 
 from sitesnap.format.blob import DATA
@@ -11,7 +12,7 @@ __all__ = ["BlobReader"]
 
 
 class _Loader(Protocol):
-    def load_blob(self, blob_type: int, blob_id: bytes) -> bytes: ...
+    def load_blobs(self, blob_type: int, blob_ids: list[bytes]) -> Iterator[bytes]: ...
 
 
 class BlobReader(io.RawIOBase):
@@ -19,8 +20,7 @@ class BlobReader(io.RawIOBase):
 
     def __init__(self, loader: _Loader, content: list[bytes]) -> None:
         super().__init__()
-        self._loader = loader
-        self._ids = iter(content)
+        self._blobs = loader.load_blobs(DATA, content)
         self._buf = memoryview(b"")
         self.bytes_read = 0
 
@@ -29,10 +29,10 @@ class BlobReader(io.RawIOBase):
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._buf:
-            blob_id = next(self._ids, None)
-            if blob_id is None:
+            data = next(self._blobs, None)
+            if data is None:
                 return 0
-            self._buf = memoryview(self._loader.load_blob(DATA, blob_id))
+            self._buf = memoryview(data)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]

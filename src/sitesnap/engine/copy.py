@@ -300,7 +300,8 @@ def init_with_params_of(
     storage = open_storage(url, options)
     try:
         return Repository.init(storage, password, kdf=kdf, chunker=src.config.chunker,
-                               compression=src.config.compression, id_key=src.master.id_key)
+                               compression=src.config.compression, id_key=src.master.id_key,
+                               dump_chunker=src.config.stream_chunker)
     except BaseException:
         storage.close()
         raise

@@ -20,6 +20,7 @@ import contextlib
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,7 +39,7 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 
 
 class BlobLoader(Protocol):
-    def load_blob(self, blob_type: int, blob_id: bytes) -> bytes: ...
+    def load_blobs(self, blob_type: int, blob_ids: list[bytes]) -> Iterator[bytes]: ...
 
     def load_tree(self, tree_id: bytes) -> list[Node]: ...
 
@@ -267,8 +268,7 @@ class Restorer:
             fd = os.open(tmp, _FILE_FLAGS, 0o600, dir_fd=d.fd)
             try:
                 written = 0
-                for blob_id in node.content:
-                    data = self.loader.load_blob(DATA, blob_id)
+                for data in self.loader.load_blobs(DATA, node.content):
                     view = memoryview(data)
                     while view:
                         n = os.write(fd, view)

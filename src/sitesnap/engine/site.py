@@ -155,7 +155,8 @@ def backup_site(
         parent = parents[-1] if parents else None
         if parent is not None:
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
-        with Archiver(repo, repo.config.chunker, tracker, read_all=snapshot_type == "full") as archiver:
+        with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
+                      read_all=snapshot_type == "full") as archiver:
             file_nodes = []
             db_nodes = []
             for src in chosen:

@@ -72,6 +72,9 @@ SNAPSHOTS_PREFIX = "snapshots/"
 DATA_PREFIX = "data/"
 PACK_TARGET = 16 << 20
 PACKS_PER_INDEX = 64
+READ_SPAN = 8 << 20
+# Database dumps change in scattered rows; 16 KiB chunks keep a 1 % change near 1 % of new data.
+DUMP_AVG, DUMP_MIN, DUMP_MAX = 16 << 10, 4 << 10, 64 << 10
 
 
 def pack_name(pack_id: bytes | str) -> str:
@@ -86,15 +89,27 @@ class RepoConfig:
     created: str
     chunker: ChunkerParams
     compression: int = 3
+    dump_chunker: ChunkerParams | None = None
+
+    @property
+    def stream_chunker(self) -> ChunkerParams:
+        """Chunking for database dumps: smaller chunks, so scattered row changes cost little.
+
+        Repositories created before ``dump_chunker`` existed use the file chunker.
+        """
+        return self.dump_chunker or self.chunker
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "version": self.version,
             "created": self.created,
             "chunker": self.chunker.to_dict(),
             "compression": self.compression,
         }
+        if self.dump_chunker is not None:
+            out["dump_chunker"] = self.dump_chunker.to_dict()
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> RepoConfig:
@@ -105,6 +120,7 @@ class RepoConfig:
                 str(data["created"]),
                 ChunkerParams.from_dict(data["chunker"]),
                 int(data.get("compression", 3)),
+                ChunkerParams.from_dict(data["dump_chunker"]) if "dump_chunker" in data else None,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(f"config is malformed ({exc})") from None
@@ -158,6 +174,7 @@ class Repository:
         chunker: ChunkerParams | None = None,
         compression: int = 3,
         id_key: bytes | None = None,
+        dump_chunker: ChunkerParams | None = None,
     ) -> Repository:
         """Create a new repository; refuses if one exists at the location.
 
@@ -184,6 +201,7 @@ class Repository:
             created=datetime.now(UTC).isoformat(),
             chunker=params,
             compression=compression,
+            dump_chunker=dump_chunker or ChunkerParams(DUMP_AVG, DUMP_MIN, DUMP_MAX, seed=params.seed),
         )
         key_id = keyfiles.add_key(storage, master, password, kdf=kdf, label="initial")
         repo = cls(storage, master, config, key_id)
@@ -358,20 +376,58 @@ class Repository:
     def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
         return self.storage.read(pack_name(pack_id), offset, length)
 
-    def load_blob(self, blob_type: int, blob_id: bytes) -> bytes:
+    def _locate(self, blob_type: int, blob_id: bytes) -> tuple[bytes, int, int, int]:
         loc = self.index.lookup(blob_type, blob_id)
         if loc is None:
             raise IntegrityError(f"{type_name(blob_type)} blob {blob_id.hex()[:16]} is not in the index")
-        pack_id, offset, length, plain = loc
+        return loc
+
+    def _read_range(self, pack_id: bytes, offset: int, length: int, what: str) -> bytes:
         try:
-            sealed = self.read_pack_range(pack_id, offset, length)
+            raw = self.read_pack_range(pack_id, offset, length)
         except ObjectNotFound:
-            raise IntegrityError(
-                f"pack {pack_id.hex()[:16]} holding {type_name(blob_type)} blob {blob_id.hex()[:16]} is missing"
-            ) from None
-        if len(sealed) != length:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} holding {what} is missing") from None
+        if len(raw) != length:
             raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+        return raw
+
+    def load_blob(self, blob_type: int, blob_id: bytes) -> bytes:
+        pack_id, offset, length, plain = self._locate(blob_type, blob_id)
+        sealed = self._read_range(pack_id, offset, length, f"{type_name(blob_type)} blob {blob_id.hex()[:16]}")
         return decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain)
+
+    def load_blobs(self, blob_type: int, blob_ids: list[bytes]) -> Iterator[bytes]:
+        """The blobs in order, each verified, reading nearby blobs of one pack in one request.
+
+        A run of consecutive IDs stored close together in the same pack (the
+        span read is at most twice the bytes needed, and at most
+        ``READ_SPAN`` bytes) costs one ranged read: on S3 that is one GET
+        instead of one per chunk.  Memory stays bounded by ``READ_SPAN``.
+        """
+        run: list[tuple[bytes, int, int, int]] = []  # (id, offset, length, plain)
+        run_pack = b""
+
+        def flush() -> Iterator[bytes]:
+            start = min(r[1] for r in run)
+            end = max(r[1] + r[2] for r in run)
+            raw = memoryview(self._read_range(run_pack, start, end - start, f"{len(run)} {type_name(blob_type)} blobs"))
+            for blob_id, offset, length, plain in run:
+                sealed = raw[offset - start : offset - start + length]
+                yield decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain)
+
+        for blob_id in blob_ids:
+            pack_id, offset, length, plain = self._locate(blob_type, blob_id)
+            if run:
+                start = min(run[0][1], offset)
+                end = max(max(r[1] + r[2] for r in run), offset + length)
+                needed = sum(r[2] for r in run) + length
+                if pack_id != run_pack or end - start > min(READ_SPAN, max(2 * needed, 1 << 20)):
+                    yield from flush()
+                    run = []
+            run_pack = pack_id
+            run.append((blob_id, offset, length, plain))
+        if run:
+            yield from flush()
 
     # --- trees ----------------------------------------------------------------------
 
