@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from tests.storage.servers import S3Server, SSHServer
 
 from .conftest import (
@@ -78,8 +77,6 @@ def test_s3_wrong_password_fails_cleanly(tmp_path: Path, s3_server: S3Server, bu
     assert other.code == 0, other.stderr  # moto accepts any key; a real service answers 403 (exit 15)
 
 
-@pytest.mark.xfail(strict=True, reason="s3.py does not map obstore's store-builder errors (here: "
-                   "'Missing AccessKeyId') to ConfigError, so the user sees a traceback")
 def test_s3_empty_access_key_is_a_config_error(tmp_path: Path, s3_server: S3Server, bucket: str) -> None:
     cfg = site_toml(tmp_path / "sitesnap.toml", SOURCES,
                     [s3_repository_toml("cloud", f"s3://{bucket}/p", s3_server.endpoint)], tmp_path / "state")
@@ -87,8 +84,6 @@ def test_s3_empty_access_key_is_a_config_error(tmp_path: Path, s3_server: S3Serv
     assert missing.code == 2 and "Traceback" not in missing.stderr, missing.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="s3.py forces allow_http=False unless the endpoint is an option, "
-                   "so AWS_ENDPOINT_URL=http://... fails with 'HTTP error: builder error'")
 def test_s3_repository_from_aws_environment(tmp_path: Path, s3_server: S3Server, bucket: str) -> None:
     env = {"AWS_ENDPOINT_URL": s3_server.endpoint, "AWS_ACCESS_KEY_ID": s3_server.access_key,
            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key, "AWS_REGION": s3_server.region}

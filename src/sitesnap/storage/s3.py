@@ -20,6 +20,7 @@ decides what to retry, in one place.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -145,7 +146,9 @@ def parse_options(url: str, options: Mapping[str, Any]) -> S3Options:
             raise ConfigError("object_lock_days must be at least 1 with object_lock_mode")
     opts.object_lock_exempt = tuple(merged.get("object_lock_exempt", opts.object_lock_exempt))
     opts.create_bucket = as_bool(merged.get("create_bucket", False))
-    opts.allow_http = as_bool(merged.get("allow_http", bool(endpoint and endpoint.startswith("http:"))))
+    # obstore also reads AWS_ENDPOINT_URL; a plain-HTTP endpoint from there must be allowed too.
+    effective = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    opts.allow_http = as_bool(merged.get("allow_http", effective.startswith("http:")))
     opts.timeout = str(merged.get("timeout", opts.timeout))
     return opts
 
@@ -181,11 +184,16 @@ class S3Storage:
     def __init__(self, opts: S3Options) -> None:
         self.opts = opts
         self._slots = threading.BoundedSemaphore(opts.max_connections)
-        self._store = self._make_store({})
-        self._create_store = self._store
-        if opts.conditional_put.startswith("header:"):
-            header = opts.conditional_put.partition(":")[2]
-            self._create_store = self._make_store({header: "true"})
+        try:
+            self._store = self._make_store({})
+            self._create_store = self._store
+            if opts.conditional_put.startswith("header:"):
+                header = opts.conditional_put.partition(":")[2]
+                self._create_store = self._make_store({header: "true"})
+        except Exception as exc:  # obstore's builder errors: missing or malformed settings
+            first = str(exc).split("\n", 1)[0][:300]
+            raise ConfigError(f"cannot set up the S3 client for s3://{opts.bucket}: {first}",
+                              hint="Check the endpoint, region and credentials (options or AWS_* variables).") from None
         self._boto: Any = None
         self._boto_lock = threading.Lock()
         location = f"s3://{opts.bucket}/{opts.prefix}".rstrip("/")
