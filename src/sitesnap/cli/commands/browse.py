@@ -27,6 +27,7 @@ def snapshot_json(s: Snapshot) -> dict[str, Any]:
         "sources": s.sources,
         "summary": s.summary,
         "program_version": s.program_version,
+        "original": s.original,
     }
 
 
