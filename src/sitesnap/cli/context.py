@@ -77,29 +77,36 @@ class AppContext:
         return self._site
 
     def _site_password(self) -> str | None:
-        target = self._site_target()
+        target = self._site_target(with_password=True)
         return target[2] if target else None
 
-    def _site_target(self) -> tuple[str, dict[str, Any], str | None] | None:
-        """The primary repository of the site config, unless -r/SITESNAP_REPOSITORY overrides it."""
-        if self.repo_url or os.environ.get("SITESNAP_REPOSITORY"):
-            return None
+    def _site_target(self, *, with_password: bool = False) -> tuple[str, dict[str, Any], str | None] | None:
+        """The configured repository in use: the primary, or the one ``-r`` names (by name or URL).
+
+        ``-r offsite`` or ``-r s3://bucket/prefix`` with a site config picks up
+        that repository's options and password; any other ``-r`` URL is used
+        as given.
+        """
+        ref = self.repo_url or os.environ.get("SITESNAP_REPOSITORY")
         site = self.site()
         if site is None:
             return None
         from sitesnap.engine.opening import repository_target
 
-        return repository_target(site.primary)
+        if not ref:
+            return repository_target(site.primary, with_password=with_password)
+        for repo_cfg in site.repositories:
+            if ref in (repo_cfg.name, repo_cfg.url):
+                return repository_target(repo_cfg, with_password=with_password)
+        return None
 
     def repository_url(self) -> str:
-        if self.repo_url:
-            return self.repo_url
-        env = os.environ.get("SITESNAP_REPOSITORY")
-        if env:
-            return env
         target = self._site_target()
         if target is not None:
             return target[0]
+        ref = self.repo_url or os.environ.get("SITESNAP_REPOSITORY")
+        if ref:
+            return ref
         raise UsageError(
             "no repository given",
             hint="Use -r/--repo URL, set SITESNAP_REPOSITORY, or pass -c sitesnap.toml.",

@@ -43,8 +43,14 @@ def create_repository(
         raise
 
 
-def repository_target(repo_cfg: RepositoryConfig) -> tuple[str, dict[str, Any], str | None]:
-    """(url, storage options, password) for a configured repository; secrets resolved here."""
+def repository_target(
+    repo_cfg: RepositoryConfig, *, with_password: bool = True
+) -> tuple[str, dict[str, Any], str | None]:
+    """(url, storage options, password) for a configured repository; secrets resolved here.
+
+    ``with_password=False`` leaves the password unresolved (None), for callers
+    that take it from elsewhere first (``SITESNAP_PASSWORD``).
+    """
     options: dict[str, Any] = {}
     where = f"repositories.{repo_cfg.name}"
     if repo_cfg.s3 is not None:
@@ -79,5 +85,7 @@ def repository_target(repo_cfg: RepositoryConfig) -> tuple[str, dict[str, Any], 
         options["limit_download"] = repo_cfg.limit_download
     if repo_cfg.append_only:
         options["append_only"] = True
-    password = resolve(repo_cfg.password, what=f"{where}.password") if repo_cfg.password is not None else None
+    password = None
+    if with_password and repo_cfg.password is not None:
+        password = resolve(repo_cfg.password, what=f"{where}.password")
     return repo_cfg.url, options, password
