@@ -97,3 +97,10 @@ def test_unreachable_database_is_a_one_line_catalog_error() -> None:
 def test_not_a_url_is_a_catalog_error() -> None:
     with pytest.raises(CatalogError, match="not a database URL"):
         open_catalog("no such scheme://x")
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    """open_catalog skips Alembic when the database is at HEAD_REVISION: it must be the real head."""
+    from sitesnap.catalog.catalog import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
