@@ -483,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     copy_tree(pristine, work / "tree")
     sync()
     versions = {t.name: t.version() for t in tools}
+    commit_start = git_commit()
     print(f"tree: {pristine} ({files} files, {tree_bytes / MIB:.0f} MiB); tools: {versions}", flush=True)
 
     runs: list[Run] = []
@@ -519,12 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "variant": variant, "tree": {"path": str(pristine), "files": files, "bytes": tree_bytes},
-        "commit": git_commit(), "machine": machine, "versions": versions,
+        "commit": commit_start, "commit_end": git_commit(), "machine": machine, "versions": versions,
         "settings": {t.name: t.note for t in tools}, "repeat": args.repeat, "mutate_pct": args.mutate,
         "summary": summary, "ratios": rat, "runs": [asdict(r) for r in runs], "notes": notes,
         "markdown": table,
     }, indent=2))
-    print(f"\nresults: {out}")
+    print(f"\ncommit: {commit_start}" + ("" if commit_start == git_commit() else f", at the end: {git_commit()}"))
+    print(f"results: {out}")
     return 1 if any(r.verified is False for r in runs) else 0
 
 
