@@ -9,6 +9,10 @@ master key is known)::
 
 The wrapping uses associated data ``b"sitesnap key v1"``.  Adding, removing or
 changing a password rewrites one key file and never touches the data.
+
+A recovery slot (:func:`add_recovery_key`) is an ordinary slot whose password
+is a generated recovery code (``sitesnap.format.recovery``); :func:`unlock`
+accepts such a code in any spelling (case, spaces, dashes).
 """
 
 from __future__ import annotations
@@ -26,9 +30,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sitesnap.errors import IntegrityError, RepositoryNotFound, UsageError, WrongPassword
 from sitesnap.format.crypto import DEFAULT_KDF, MasterKey, derive_key, open_sealed, seal, storage_id
+from sitesnap.format.recovery import canonical_code, new_recovery_code
 from sitesnap.storage.base import Storage
 
-__all__ = ["KeyInfo", "add_key", "list_keys", "remove_key", "unlock"]
+__all__ = [
+    "KeyInfo",
+    "add_key",
+    "add_recovery_key",
+    "export_key",
+    "list_keys",
+    "read_key_file",
+    "remove_key",
+    "store_key_file",
+    "unlock",
+]
 
 KEY_AAD = b"sitesnap key v1"
 KEYS_PREFIX = "keys/"
@@ -80,6 +95,18 @@ def add_key(
     return key_id
 
 
+RECOVERY_LABEL = "recovery code"
+
+
+def add_recovery_key(storage: Storage, master: MasterKey, *, kdf: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Write a key slot for a freshly generated recovery code; returns (key id, code).
+
+    The code is returned once and stored nowhere else: the caller must show it.
+    """
+    code = new_recovery_code()
+    return add_key(storage, master, code, kdf=kdf, label=RECOVERY_LABEL), code
+
+
 def _load_doc(storage: Storage, key_id: str) -> dict[str, Any]:
     raw = storage.read(KEYS_PREFIX + key_id)
     if storage_id(raw) != key_id:
@@ -112,22 +139,93 @@ def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, s
     if not ids:
         raise RepositoryNotFound(location=location, detail="no key files")
     damaged: list[str] = []
+    candidates = _password_spellings(password)
     for key_id in ids:
         try:
             doc = _load_doc(storage, key_id)
-            kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
-            sealed = base64.b64decode(doc["data"])
-        except (IntegrityError, KeyError, TypeError, ValueError, OverflowError):
+        except IntegrityError:
             damaged.append(key_id)
             continue
-        try:
-            raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
-        except IntegrityError:
-            continue
-        return MasterKey.from_bytes(raw), key_id
+        for candidate in candidates:
+            try:
+                master = _unwrap(doc, candidate, key_id)
+            except (IntegrityError, KeyError, TypeError, ValueError, OverflowError):
+                damaged.append(key_id)
+                break
+            if master is not None:
+                return master, key_id
     if damaged and len(damaged) == len(ids):
         raise IntegrityError(f"every key file is damaged: {', '.join(d[:8] for d in damaged)}")
     raise WrongPassword()
+
+
+def _password_spellings(password: str) -> list[str]:
+    """The password as typed, or a recovery code's canonical spelling first.
+
+    A recovery code typed in another spelling (lower case, spaces) is tried
+    in the canonical form its slot was made with; the text as typed is tried
+    too, in case it is an ordinary password that only looks like a code.
+    """
+    code = canonical_code(password)
+    if code is None or code == password:
+        return [password]
+    return [code, password]
+
+
+def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None:
+    """The master key if ``password`` opens this key file, None if it does not.
+
+    Malformed fields raise (KeyError, ValueError, IntegrityError...): the
+    caller counts the file as damaged.
+    """
+    kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
+    sealed = base64.b64decode(doc["data"])
+    try:
+        raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
+    except IntegrityError:
+        return None
+    return MasterKey.from_bytes(raw)
+
+
+def export_key(storage: Storage, key_id: str) -> tuple[str, bytes]:
+    """(full id, bytes) of the key file whose ID starts with ``key_id``, verified against its name."""
+    matches = [k for k in key_ids(storage) if k.startswith(key_id)]
+    if len(matches) != 1:
+        raise UsageError(f"no single key matches {key_id!r}")
+    raw = bytes(storage.read(KEYS_PREFIX + matches[0]))
+    if storage_id(raw) != matches[0]:
+        raise IntegrityError(f"key file {matches[0][:8]} does not match its name (damaged)")
+    return matches[0], raw
+
+
+def read_key_file(raw: bytes, password: str) -> MasterKey:
+    """The master key inside an exported key file, opened with ``password`` (any recovery-code spelling).
+
+    Raises UsageError for something that is not a key file, WrongPassword when
+    the password does not open it.
+    """
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise UsageError(f"not a sitesnap key file ({exc})") from None
+    for candidate in _password_spellings(password):
+        try:
+            master = _unwrap(doc, candidate, storage_id(raw))
+        except (IntegrityError, KeyError, TypeError, ValueError, OverflowError):
+            raise UsageError("not a sitesnap key file (fields missing or malformed)") from None
+        if master is not None:
+            return master
+    raise WrongPassword(hint="A key file opens only with the password or recovery code it was made with.")
+
+
+def store_key_file(storage: Storage, raw: bytes) -> str:
+    """Write ``raw`` as ``keys/<its id>`` unless it is already there (idempotent); returns the id."""
+    key_id = storage_id(raw)
+    if key_id not in key_ids(storage):
+        storage.write(KEYS_PREFIX + key_id, raw, exclusive=True)
+    return key_id
 
 
 def remove_key(storage: Storage, key_id: str, current_key_id: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sitesnap import __version__
 from sitesnap.errors import (
+    FormatVersionError,
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -226,10 +227,34 @@ class Repository:
         aead = master.aead()
         config = RepoConfig.from_json(decode_json(open_envelope(aead, raw, KIND_CONFIG, "config"), "config"))
         if config.version != FORMAT_VERSION:
-            from sitesnap.errors import FormatVersionError
-
             raise FormatVersionError(f"repository format {config.version}, this sitesnap reads {FORMAT_VERSION}")
         return cls(storage, master, config, key_id)
+
+    @classmethod
+    def import_key_file(cls, storage: Storage, raw: bytes, password: str) -> str:
+        """Restore an exported key file into ``keys/``; returns its key id.
+
+        Works when no key file of the repository is left.  The key file must
+        open with ``password`` and its master key must open this repository's
+        ``config`` before anything is written, so a key of another repository
+        is refused (UsageError) rather than added.
+        """
+        location = storage.properties.url
+        try:
+            config_raw = storage.read(CONFIG_NAME)
+        except ObjectNotFound:
+            raise RepositoryNotFound(location=location) from None
+        master = keyfiles.read_key_file(raw, password)
+        try:
+            open_envelope(master.aead(), config_raw, KIND_CONFIG, "config")
+        except FormatVersionError:
+            raise
+        except IntegrityError:
+            raise UsageError(
+                "this key file does not open this repository's config",
+                hint="It belongs to another repository, or the config is damaged ('sitesnap check').",
+            ) from None
+        return keyfiles.store_key_file(storage, raw)
 
     def close(self) -> None:
         if self._upload_pool is not None:

@@ -1,12 +1,14 @@
-"""``key list|add|remove|passwd``: password slots; the data is never re-encrypted."""
+"""``key list|add|remove|passwd|recovery|export|import``: key slots; the data is never re-encrypted."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
 from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.errors import UsageError
 
 
 @click.group()
@@ -78,6 +80,86 @@ def key_passwd(app: AppContext, new_password_file: str | None) -> None:
         new_id = add_key(repo.storage, repo.master, _new_password(app, new_password_file), label="passwd")
         repo.storage.delete("keys/" + repo.key_id)
     _done(app, "changed", new_id)
+
+
+_RECOVERY_SHEET = """\
+Recovery code for the sitesnap repository
+  {url}
+
+  {code}
+
+This code opens the repository like a password (key slot {short}).  It is
+shown only now: print this page or write the code down, and keep it apart
+from the server (a safe, a sealed envelope with a second person).
+To restore on a new machine:
+  SITESNAP_REPOSITORY={url} SITESNAP_PASSWORD='{code}' sitesnap restore latest --target DIR
+Case, spaces and dashes do not matter when typing it back; a typo is
+reported as such.  Revoke it with 'sitesnap key remove {short}'.
+See docs/keys.md."""
+
+
+@key.command(name="recovery")
+@pass_app
+def key_recovery(app: AppContext) -> None:
+    """Add a key slot for a new printable recovery code and show the code once."""
+    from sitesnap.repository.keys import add_recovery_key
+
+    with app.open_repo() as repo:
+        key_id, code = add_recovery_key(repo.storage, repo.master)
+        url = repo.storage.properties.url
+    if app.output.json_mode:
+        app.output.json({"message_type": "key_recovery", "id": key_id, "recovery_code": code, "repository": url})
+    else:
+        app.output.always(_RECOVERY_SHEET.format(url=url, code=code, short=key_id[:8]))
+
+
+@key.command(name="export")
+@click.argument("key_id", required=False)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Write the key file here ('-' for standard output).")
+@pass_app
+def key_export(app: AppContext, key_id: str | None, out_path: str) -> None:
+    """Copy key slot KEY_ID (default: the one in use) out of the repository.
+
+    The file is still protected by its password; with it and that password,
+    'key import' brings access back after the repository's key files are lost.
+    """
+    from sitesnap.repository.keys import export_key
+
+    with app.open_repo() as repo:
+        full_id, raw = export_key(repo.storage, key_id or repo.key_id)
+    if out_path == "-":
+        sys.stdout.buffer.write(raw)
+        return
+    try:
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(raw)
+    _done(app, "exported", full_id)
+
+
+@key.command(name="import")
+@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def key_import(app: AppContext, key_file: str) -> None:
+    """Put an exported key file back into the repository.
+
+    Needs only the repository URL and the key file's own password (or
+    recovery code): it works when every key file in the repository is gone.
+    """
+    from sitesnap.repository.repository import Repository
+    from sitesnap.storage.registry import open_storage
+
+    with open(key_file, "rb") as fh:
+        raw = fh.read()
+    storage = open_storage(app.repository_url(), app.storage_options())
+    try:
+        key_id = Repository.import_key_file(storage, raw, app.password())
+    finally:
+        storage.close()
+    _done(app, "imported", key_id)
 
 
 def _done(app: AppContext, what: str, key_id: str) -> None:
