@@ -36,3 +36,10 @@ def test_readme_names_the_two_commands() -> None:
         assert "make demo" in text and "make test" in text
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci
+
+
+def test_cli_job_names_match_the_config() -> None:
+    from sitesnap.cli.commands.runtime import JOBS as CLI_JOBS
+    from sitesnap.config import JOBS
+
+    assert CLI_JOBS == JOBS

@@ -11,13 +11,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sitesnap.cli.output import Output
 from sitesnap.errors import UsageError
-from sitesnap.repository.repository import Repository
+
+if TYPE_CHECKING:
+    from sitesnap.repository.repository import Repository
 
 __all__ = ["AppContext", "pass_app"]
 

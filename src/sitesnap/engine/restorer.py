@@ -17,6 +17,8 @@ Safety rules (docs/format/v1.md, "Restore safety"):
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import stat
 import threading
@@ -361,8 +363,12 @@ def _node_fields(node: Node) -> dict[str, Any]:
     return {f: getattr(node, f) for f in Node.__slots__}
 
 
+_TMP_COUNTER = itertools.count()
+
+
 def _tmp_name(name: bytes) -> bytes:
-    return b".sitesnap-tmp-" + os.urandom(6).hex().encode() + b"-" + name[:100]
+    """A temporary name beside ``name``; unique per process (pid + counter), created with O_EXCL."""
+    return b".sitesnap-tmp-%d-%d-" % (os.getpid(), next(_TMP_COUNTER)) + name[:100]
 
 
 def _unlink_quiet(dir_fd: int, name: bytes) -> None:
@@ -400,16 +406,22 @@ def _open_parent(root_fd: int, rel: str) -> tuple[int, bytes]:
 
 
 def _owner(node: Node) -> tuple[int, int]:
+    return _owner_of(node.user, node.group, node.uid, node.gid)
+
+
+@functools.lru_cache(maxsize=256)
+def _owner_of(user: str, group: str, default_uid: int, default_gid: int) -> tuple[int, int]:
+    """Names win over numbers when this system knows them (restoring on another machine)."""
     import grp
     import pwd
 
-    uid, gid = node.uid, node.gid
-    if node.user:
+    uid, gid = default_uid, default_gid
+    if user:
         with contextlib.suppress(KeyError):
-            uid = pwd.getpwnam(node.user).pw_uid
-    if node.group:
+            uid = pwd.getpwnam(user).pw_uid
+    if group:
         with contextlib.suppress(KeyError):
-            gid = grp.getgrnam(node.group).gr_gid
+            gid = grp.getgrnam(group).gr_gid
     return uid, gid
 
 

@@ -40,19 +40,23 @@ class PackBuilder:
     """Accumulates sealed blobs in memory; not thread-safe (the caller holds a lock)."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        # Sealed blobs are kept as they are and joined once in finish(): growing
+        # one buffer would copy every blob again and leave freed arenas behind.
+        self._parts: list[bytes] = []
+        self._size = 0
         self.entries: list[PackEntry] = []
 
     @property
     def size(self) -> int:
-        return len(self._buf)
+        return self._size
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, blob_type: int, blob_id: bytes, sealed: bytes, plain_size: int) -> PackEntry:
-        entry = PackEntry(blob_type, blob_id, len(self._buf), len(sealed), plain_size)
-        self._buf += sealed
+        entry = PackEntry(blob_type, blob_id, self._size, len(sealed), plain_size)
+        self._parts.append(sealed)
+        self._size += len(sealed)
         self.entries.append(entry)
         return entry
 
@@ -60,9 +64,11 @@ class PackBuilder:
         """The complete pack file's bytes."""
         header = b"".join(_ENTRY.pack(e.type, e.id, e.length, e.plain_size) for e in self.entries)
         sealed = seal_envelope(aead, compressor, KIND_PACK_HEADER, header)
-        self._buf += sealed
-        self._buf += _TAIL.pack(len(sealed))
-        return bytes(self._buf)
+        self._parts.append(sealed)
+        self._parts.append(_TAIL.pack(len(sealed)))
+        raw = b"".join(self._parts)
+        self._parts = []
+        return raw
 
 
 def split_pack_tail(tail: bytes, pack_size: int, what: str) -> int:
