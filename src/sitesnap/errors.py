@@ -35,6 +35,7 @@ a user mistake never shows a traceback.
     ├── AlreadyRunning                exit 26  a second scheduler for one site
     ├── NotAuthenticated              exit 27  the API needs credentials (HTTP 401)
     ├── AccessDenied                  exit 28  the role does not allow it (HTTP 403)
+    ├── WriteOnlyError                exit 29  a write-only key cannot read or restore
     └── Interrupted                   exit 130
 """
 
@@ -69,6 +70,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "UsageError",
+    "WriteOnlyError",
     "WrongPassword",
     "all_errors",
 ]
@@ -320,6 +322,15 @@ class AccessDenied(SitesnapError):
     exit_code = 28
     http_status = 403
     code = "forbidden"
+
+
+class WriteOnlyError(SitesnapError):
+    """Not possible with a write-only key: {detail}"""
+
+    exit_code = 29
+    http_status = 403
+    code = "write_only"
+    default_hint = "A write-only key can only add snapshots; read, restore and check with the repository password."
 
 
 class Interrupted(SitesnapError):
