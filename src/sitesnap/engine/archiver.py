@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -74,6 +75,10 @@ class ArchiveSummary:
             "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
             "changed_while_reading": self.changed_while_reading,
         }
+
+
+Pending = Future[Node] | Node
+"""A child of a directory: done already (unchanged files, symlinks) or still being read."""
 
 
 def _done(node: Node) -> Future[Node]:
@@ -138,7 +143,8 @@ class Archiver:
         if node is None:
             raise SourceError(f"{os.fsdecode(bpath)} is not a regular file, directory or symlink")
         node.name = name
-        return self._archive_entry(bpath, "", node, parent, excluder or Excluder())
+        result = self._archive_entry(bpath, "", node, parent, excluder or Excluder())
+        return result if isinstance(result, Future) else _done(result)
 
     def archive_stream(self, name: bytes, stream: BinaryIO, meta: Node | None = None) -> Node:
         """Chunk and save a stream (a database dump) as a file node; runs in the caller's thread."""
@@ -189,7 +195,7 @@ class Archiver:
             self.summary.files_new += 1
         return node
 
-    def make_dir(self, meta: Node, children: list[Future[Node]]) -> Future[Node]:
+    def make_dir(self, meta: Node, children: Sequence[Pending]) -> Future[Node]:
         """A directory node whose tree is the given children (for synthetic roots)."""
         self._dir_slots.acquire()
         return self._trees.submit(self._finalize_dir, meta, children)
@@ -227,7 +233,7 @@ class Archiver:
         node: Node,
         parent: Node | None,
         excluder: Excluder,
-    ) -> Future[Node]:
+    ) -> Pending:
         if node.type == "dir":
             return self._archive_dir(path, rel, node, parent, excluder)
         if node.type == "symlink":
@@ -235,7 +241,7 @@ class Archiver:
                 node.target = os.readlink(path)
             except OSError as exc:
                 self._warn(ScanWarning(rel or os.fsdecode(path), f"cannot read symlink: {exc.strerror}"))
-            return _done(node)
+            return node
         return self._archive_file(path, rel, node, parent)
 
     def _archive_dir(
@@ -247,7 +253,7 @@ class Archiver:
                 old_children = {n.name: n for n in self.store.load_tree(parent.subtree)}
             except Exception:
                 old_children = {}
-        children: list[Future[Node]] = []
+        children: list[Pending] = []
         for entry, child in scan_dir(path, rel, excluder, self._warn):
             child_rel = f"{rel}/{os.fsdecode(entry.name)}" if rel else os.fsdecode(entry.name)
             children.append(
@@ -255,9 +261,9 @@ class Archiver:
             )
         return self.make_dir(node, children)
 
-    def _finalize_dir(self, meta: Node, children: list[Future[Node]]) -> Node:
+    def _finalize_dir(self, meta: Node, children: Sequence[Pending]) -> Node:
         try:
-            nodes = [c.result() for c in children]
+            nodes = [c.result() if isinstance(c, Future) else c for c in children]
             tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
             meta.subtree = tree_id
             meta.size = 0
@@ -270,7 +276,7 @@ class Archiver:
         finally:
             self._dir_slots.release()
 
-    def _archive_file(self, path: bytes, rel: str, node: Node, parent: Node | None) -> Future[Node]:
+    def _archive_file(self, path: bytes, rel: str, node: Node, parent: Node | None) -> Pending:
         with self._lock:
             self.summary.bytes_total += node.size
         if (
@@ -287,7 +293,7 @@ class Archiver:
             with self._lock:
                 self.summary.files_unchanged += 1
             self.tracker.update(files_done=1, bytes_done=node.size, current=rel)
-            return _done(node)
+            return node
         if node.nlink > 1:
             key = (node.dev, node.inode)
             with self._lock:
