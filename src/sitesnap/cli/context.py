@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sitesnap.cli.output import Output
-from sitesnap.errors import UsageError
+from sitesnap.errors import UsageError, WriteOnlyError
 
 if TYPE_CHECKING:
     from sitesnap.repository.repository import Repository
@@ -29,13 +29,20 @@ class AppContext:
     repo_url: str | None = None
     password_file: str | None = None
     config_path: str | None = None
+    write_only_key: str | None = None
     output: Output = field(default_factory=Output)
     _site: Any = None
 
     # --- password ---------------------------------------------------------------
 
     def password(self, *, confirm: bool = False, prompt: str = "Repository password") -> str:
-        """From --password-file, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, the site config, or a prompt."""
+        """From --password-file, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, the site config, or a prompt.
+
+        Refused with ``--write-only-key``: a command that needs the password
+        is one a write-only host must not run.
+        """
+        if self.write_only_key:
+            raise WriteOnlyError("this command needs the repository password")
         path = self.password_file or os.environ.get("SITESNAP_PASSWORD_FILE")
         if path:
             try:
@@ -120,13 +127,35 @@ class AppContext:
 
     @contextmanager
     def open_repo(self) -> Iterator[Repository]:
-        from sitesnap.engine.opening import open_repository
+        """The repository, unlocked with the password, or with ``--write-only-key`` for adding snapshots only."""
+        if self.write_only_key:
+            repo = self._open_write_only(self.write_only_key)
+        else:
+            from sitesnap.engine.opening import open_repository
 
-        repo = open_repository(self.repository_url(), self.password(), self.storage_options())
+            repo = open_repository(self.repository_url(), self.password(), self.storage_options())
         try:
             yield repo
         finally:
             repo.close()
+
+
+    def _open_write_only(self, path: str) -> Repository:
+        from sitesnap.repository.repository import Repository
+        from sitesnap.repository.writeonly import WriteOnlyKey
+        from sitesnap.storage.registry import open_storage
+
+        try:
+            with open(path, "rb") as fh:
+                key = WriteOnlyKey.from_bytes(fh.read(), path)
+        except OSError as exc:
+            raise UsageError(f"cannot read write-only key {path}: {exc.strerror}") from None
+        storage = open_storage(self.repository_url(), self.storage_options())
+        try:
+            return Repository.open_write_only(storage, key)
+        except BaseException:
+            storage.close()
+            raise
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)

@@ -25,13 +25,16 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
               type=click.Path(dir_okay=False), help="Site configuration (sitesnap.toml).  [env: SITESNAP_CONFIG]")
 @click.option("--password-file", metavar="FILE",
               help="Read the repository password from FILE.  [env: SITESNAP_PASSWORD_FILE]")
+@click.option("--write-only-key", metavar="FILE", envvar="SITESNAP_WRITE_ONLY_KEY",
+              help="Open with this write-only key instead of a password: backups only, no reading "
+                   "(docs/keys.md).  [env: SITESNAP_WRITE_ONLY_KEY]")
 @click.option("--json", "json_mode", is_flag=True,
               help="Machine-readable JSON output (JSON lines for long operations).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and final results.")
 @click.version_option(__version__, "-V", "--version", prog_name="sitesnap")
 @click.pass_context
 def cli(ctx: click.Context, repo_url: str | None, config_path: str | None, password_file: str | None,
-        json_mode: bool, quiet: bool) -> None:
+        write_only_key: str | None, json_mode: bool, quiet: bool) -> None:
     """sitesnap: site snapshots and database backups.
 
     Deduplicated, compressed, encrypted snapshots of a web site's databases and
@@ -46,6 +49,7 @@ def cli(ctx: click.Context, repo_url: str | None, config_path: str | None, passw
     app.repo_url = repo_url
     app.password_file = password_file
     app.config_path = config_path
+    app.write_only_key = write_only_key
     app.output.json_mode = json_mode
     app.output.quiet = quiet
 

@@ -53,7 +53,13 @@ def root_meta(name: bytes = b"") -> Node:
 
 
 def find_parent(repo: Repository, match: Callable[[Snapshot], bool]) -> Snapshot | None:
-    """The newest snapshot that ``match`` accepts (same paths or same site, same host)."""
+    """The newest snapshot that ``match`` accepts (same paths or same site, same host).
+
+    None on a write-only host, which cannot read snapshots: every file is read
+    again, and deduplication still works through the index it can read.
+    """
+    if repo.write_only is not None:
+        return None
     candidates = [s for s in repo.load_snapshots(on_error=lambda *_: None) if match(s)]
     return candidates[-1] if candidates else None
 

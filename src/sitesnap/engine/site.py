@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from sitesnap.config import AnySource, FilesSource, SiteConfig, SqliteSource
 from sitesnap.engine.archiver import Archiver, ArchiveSummary
-from sitesnap.engine.backup import root_meta, snapshot_summary
+from sitesnap.engine.backup import find_parent, root_meta, snapshot_summary
 from sitesnap.engine.blobstream import BlobReader
 from sitesnap.engine.browse import find_node
 from sitesnap.engine.restorer import Restorer
@@ -151,8 +151,7 @@ def backup_site(
     records: list[dict[str, Any]] = []
     with repo.lock(operation=f"backup {site}"):
         repo.load_index()
-        parents = [s for s in repo.load_snapshots(on_error=lambda *_: None) if s.site == site and s.hostname == host]
-        parent = parents[-1] if parents else None
+        parent = find_parent(repo, lambda s: s.site == site and s.hostname == host)
         if parent is not None:
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
         with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,

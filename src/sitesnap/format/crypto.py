@@ -8,33 +8,55 @@
   binding the message to its role.
 - Key files: the master key wrapped by a key derived from the password with
   Argon2id (default) or scrypt.
+- Write-only extension (docs/format/v1.md section 13): from the master key,
+  HKDF-SHA256 derives an *index key* (AES-256-GCM for index files and locks
+  that a write-only host must read) and an X25519 key pair; a host holding
+  only the public key seals data to it (:func:`seal_to`) and cannot open it.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import blake3
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sitesnap.errors import IntegrityError
 
 __all__ = [
     "NONCE_SIZE",
+    "PUBLIC_SEAL_OVERHEAD",
     "TAG_SIZE",
     "MasterKey",
     "derive_key",
+    "hkdf",
     "open_sealed",
+    "open_sealed_by",
     "seal",
+    "seal_to",
     "storage_id",
 ]
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
 MASTER_KEY_SIZE = 64  # 32 bytes encryption key + 32 bytes ID key
+PUBLIC_KEY_SIZE = 32
+PUBLIC_SEAL_OVERHEAD = PUBLIC_KEY_SIZE + NONCE_SIZE + TAG_SIZE
+INFO_INDEX_KEY = b"sitesnap v1 index key"
+INFO_X25519 = b"sitesnap v1 x25519 private key"
+INFO_SEAL = b"sitesnap v1 sealed to public key"
+
+
+def hkdf(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
+    """32 bytes of HKDF-SHA256."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,21 @@ class MasterKey:
     def aead(self) -> AESGCM:
         return AESGCM(self.enc_key)
 
+    @cached_property
+    def index_key(self) -> bytes:
+        """AES-256-GCM key for index files and locks of the write-only extension."""
+        return hkdf(self.to_bytes(), INFO_INDEX_KEY)
+
+    @cached_property
+    def private_key(self) -> X25519PrivateKey:
+        """The X25519 key that opens what write-only hosts sealed; derived, never stored."""
+        return X25519PrivateKey.from_private_bytes(hkdf(self.to_bytes(), INFO_X25519))
+
+    @cached_property
+    def public_key(self) -> bytes:
+        """The raw 32-byte X25519 public key given to write-only hosts."""
+        return self.private_key.public_key().public_bytes_raw()
+
     def __repr__(self) -> str:
         return "MasterKey(<secret>)"
 
@@ -88,6 +125,37 @@ def open_sealed(aead: AESGCM, sealed: bytes | memoryview, aad: bytes, what: str)
         return aead.decrypt(bytes(view[:NONCE_SIZE]), bytes(view[NONCE_SIZE:]), aad)
     except InvalidTag:
         raise IntegrityError(f"{what} failed authentication (damaged or tampered)") from None
+
+
+def _sealing_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> AESGCM:
+    return AESGCM(hkdf(shared, INFO_SEAL, salt=ephemeral + recipient))
+
+
+def seal_to(public_key: bytes, plaintext: bytes | memoryview, aad: bytes) -> bytes:
+    """Encrypt for the holder of the X25519 private key: ``ephemeral public(32) || nonce || ciphertext || tag``.
+
+    A fresh ephemeral key per message; AES-256-GCM key = HKDF-SHA256 of the
+    X25519 shared secret, salted with both public keys.  The sender cannot
+    decrypt what it sealed.
+    """
+    ephemeral = X25519PrivateKey.generate()
+    eph_pub = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public_key))
+    return eph_pub + seal(_sealing_key(shared, eph_pub, public_key), plaintext, aad)
+
+
+def open_sealed_by(private_key: X25519PrivateKey, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
+    """Open what :func:`seal_to` made; IntegrityError names ``what`` on any damage."""
+    if len(sealed) < PUBLIC_SEAL_OVERHEAD:
+        raise IntegrityError(f"{what} is truncated")
+    view = memoryview(sealed)
+    eph_pub = bytes(view[:PUBLIC_KEY_SIZE])
+    try:
+        shared = private_key.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    except ValueError:  # an all-zero shared secret: a forged ephemeral key
+        raise IntegrityError(f"{what} failed authentication (damaged or tampered)") from None
+    recipient = private_key.public_key().public_bytes_raw()
+    return open_sealed(_sealing_key(shared, eph_pub, recipient), view[PUBLIC_KEY_SIZE:], aad, what)
 
 
 # --- password-based key derivation -------------------------------------------------

@@ -7,6 +7,10 @@ Plaintext (inside a kind ``I`` envelope), all integers little-endian::
     entry: type (u8) | blob id (32) | offset (u32) | length (u32) | plain size (u32)
     u32 superseded count | superseded index ids (32 each)
 
+The high bit of ``type`` marks a blob sealed to the repository's public key
+(write-only extension, docs/format/v1.md section 13); it appears only in
+version 2 index files.
+
 Binary rather than JSON because loading the index is on the critical path of
 every backup: 100,000 blobs parse in milliseconds.
 """
@@ -18,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sitesnap.errors import IntegrityError
-from sitesnap.format.pack import PackEntry
+from sitesnap.format.pack import WRITE_ONLY_FLAG, PackEntry, type_byte
 
 __all__ = ["IndexFile", "decode_index", "encode_index"]
 
@@ -35,12 +39,18 @@ class IndexFile:
     def blob_count(self) -> int:
         return sum(len(v) for v in self.packs.values())
 
+    def has_write_only(self) -> bool:
+        """Whether any entry is sealed to the public key (then only a version 2 envelope may hold it)."""
+        return any(e.write_only for entries in self.packs.values() for e in entries)
+
 
 def encode_index(index: IndexFile) -> bytes:
     parts: list[bytes] = [_U32.pack(len(index.packs))]
     for pack_id, entries in index.packs.items():
         parts.append(_PACK.pack(pack_id, len(entries)))
-        parts.extend(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.plain_size) for e in entries)
+        parts.extend(
+            _ENTRY.pack(type_byte(e.type, e.write_only), e.id, e.offset, e.length, e.plain_size) for e in entries
+        )
     parts.append(_U32.pack(len(index.supersedes)))
     parts.extend(index.supersedes)
     return b"".join(parts)
@@ -59,7 +69,8 @@ def decode_index(raw: bytes, what: str) -> IndexFile:
             if end > len(view):
                 raise IntegrityError(f"{what} is truncated")
             packs[bytes(pack_id)] = [
-                PackEntry(t, bytes(i), o, n, p) for t, i, o, n, p in _ENTRY.iter_unpack(view[pos:end])
+                PackEntry(t & ~WRITE_ONLY_FLAG, bytes(i), o, n, p, bool(t & WRITE_ONLY_FLAG))
+                for t, i, o, n, p in _ENTRY.iter_unpack(view[pos:end])
             ]
             pos = end
         (nsup,) = _U32.unpack_from(view, pos)

@@ -22,7 +22,7 @@ from sitesnap.errors import IntegrityError, ObjectNotFound, StorageError
 from sitesnap.format.blob import DATA, decode_blob, type_name
 from sitesnap.format.crypto import storage_id
 from sitesnap.format.envelope import KIND_CONFIG, open_envelope
-from sitesnap.format.pack import decode_pack_header, split_pack_tail
+from sitesnap.format.pack import split_pack_tail
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository import keys as keyfiles
 from sitesnap.repository.repository import CONFIG_NAME, DATA_PREFIX, Repository, pack_name
@@ -95,6 +95,7 @@ def check_repository(
     sink: ProgressSink = NULL_SINK,
     seed: int | None = None,
 ) -> CheckReport:
+    repo.require_read("check")
     report = CheckReport()
     tracker = Tracker("check", sink)
     _check_config_and_keys(repo, report)
@@ -237,7 +238,7 @@ def _read_packs(
         try:
             header_len = split_pack_tail(raw[-4:], len(raw), f"pack {hex_id}")
             header_off = len(raw) - 4 - header_len
-            entries = decode_pack_header(repo.aead, raw[header_off:-4], header_off, f"pack {hex_id}")
+            entries = repo.decode_pack_header(raw[header_off:-4], header_off, f"pack {hex_id}")
             indexed = {(e.type, e.id, e.offset, e.length) for e in packs[pack_id]}
             in_header = {(e.type, e.id, e.offset, e.length) for e in entries}
             if not indexed <= in_header:
@@ -246,7 +247,8 @@ def _read_packs(
             problems.append(str(exc.message))
         for e in packs[pack_id]:
             try:
-                decode_blob(repo.master, repo.aead, e.type, e.id, raw[e.offset : e.offset + e.length], e.plain_size)
+                decode_blob(repo.master, repo.aead, e.type, e.id, raw[e.offset : e.offset + e.length], e.plain_size,
+                            write_only=e.write_only)
                 blobs += 1
             except IntegrityError as exc:
                 problems.append(f"pack {hex_id}: {type_name(e.type)} blob {e.id.hex()}: {exc.message}")

@@ -252,7 +252,8 @@ class PrunePlan:
             for e in entries:
                 sealed = raw[e.offset : e.offset + e.length]
                 try:
-                    decode_blob(self.repo.master, self.repo.aead, e.type, e.id, sealed, e.plain_size)
+                    decode_blob(self.repo.master, self.repo.aead, e.type, e.id, sealed, e.plain_size,
+                                write_only=e.write_only)
                 except IntegrityError as exc:
                     raise IntegrityError(
                         f"pack {pack_id.hex()[:16]}: {type_name(e.type)} blob {e.id.hex()[:16]} is in use and "
@@ -260,7 +261,7 @@ class PrunePlan:
                         hint="Run 'sitesnap repair snapshots' to find the snapshots that use it.",
                     ) from None
                 builder = builders[e.type]
-                builder.add(e.type, e.id, sealed, e.plain_size)
+                builder.add(e.type, e.id, sealed, e.plain_size, write_only=e.write_only)
                 if builder.size >= self.repo.pack_target:
                     self._write_pack(builder, result)
                     builders[e.type] = PackBuilder()
@@ -365,6 +366,7 @@ def plan_prune(
     deleting unsafe.  (An append-only repository may be planned, as a dry
     run; ``execute`` refuses it.)
     """
+    repo.require_read("prune")
     tracker = Tracker("prune", sink)
     tracker.update(force=True, phase="index")
     indexes = load_index_files(repo)

@@ -28,7 +28,7 @@ from sitesnap.errors import IntegrityError, ObjectNotFound, StorageError
 from sitesnap.format.blob import DATA, TREE, decode_blob, type_name
 from sitesnap.format.crypto import storage_id
 from sitesnap.format.index import IndexFile
-from sitesnap.format.pack import PackEntry, decode_pack_header, split_pack_tail
+from sitesnap.format.pack import PackEntry, split_pack_tail
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository.masterindex import MasterIndex
@@ -69,7 +69,7 @@ def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[PackEn
     sealed = repo.storage.read(name, header_off, header_len)
     if len(sealed) != header_len:
         raise IntegrityError(f"{what} is truncated")
-    return decode_pack_header(repo.aead, sealed, header_off, what)
+    return repo.decode_pack_header(sealed, header_off, what)
 
 
 def repair_index(repo: Repository, *, sink: ProgressSink = NULL_SINK) -> IndexRepairReport:
@@ -203,7 +203,8 @@ def _bad_blobs(repo: Repository, tracker: Tracker) -> tuple[set[BlobKey], set[by
         damaged_header = storage_id(raw) != pack_id.hex()
         for e in entries:
             try:
-                decode_blob(repo.master, repo.aead, e.type, e.id, raw[e.offset : e.offset + e.length], e.plain_size)
+                decode_blob(repo.master, repo.aead, e.type, e.id, raw[e.offset : e.offset + e.length], e.plain_size,
+                            write_only=e.write_only)
             except IntegrityError:
                 bad.append((e.type, e.id))
         return pack_id, bad, damaged_header

@@ -8,6 +8,12 @@ leaves, at worst, packs or indexes nothing references; ``prune`` removes them.
 Thread-safety: ``save_blob`` and ``load_blob`` may be called from many
 threads; encoding (compress + encrypt) runs in the caller's thread, only the
 append to the open pack is serialized.
+
+Write-only mode (:meth:`Repository.open_write_only`, docs/format/v1.md
+section 13): opened with a write-only key instead of a password, the
+repository seals new blobs, pack headers and snapshots to the public key,
+reads and writes version 2 index files and locks, and refuses every read of
+data or snapshots with WriteOnlyError.
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn, cast
+
+import blake3
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sitesnap import __version__
 from sitesnap.errors import (
@@ -28,9 +38,11 @@ from sitesnap.errors import (
     ObjectExists,
     ObjectNotFound,
     RepositoryExists,
+    RepositoryLocked,
     RepositoryNotFound,
     SnapshotNotFound,
     UsageError,
+    WriteOnlyError,
 )
 from sitesnap.format.blob import DATA, TREE, decode_blob, encode_blob, type_name
 from sitesnap.format.chunker import ChunkerParams
@@ -47,13 +59,16 @@ from sitesnap.format.envelope import (
     open_envelope,
     peek_header,
     seal_envelope,
+    seal_envelope_public,
+    seal_envelope_shared,
 )
 from sitesnap.format.index import IndexFile, decode_index, encode_index
-from sitesnap.format.pack import PackBuilder, PackEntry
+from sitesnap.format.pack import PackBuilder, PackEntry, decode_pack_header
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node, decode_tree, encode_tree
 from sitesnap.ids import new_random_id
 from sitesnap.repository import keys as keyfiles
+from sitesnap.repository import writeonly
 from sitesnap.repository.lock import (
     LOCKS_PREFIX,
     LockInfo,
@@ -141,15 +156,51 @@ class _OpenPack:
         self.builder = PackBuilder()
 
 
-class Repository:
-    """An open, unlocked repository.  Create with :meth:`init` or :meth:`open`."""
+class _NoMasterKey:
+    """Stands in for the AES-GCM of the master key on a write-only host: any use is refused loudly."""
 
-    def __init__(self, storage: Storage, master: MasterKey, config: RepoConfig, key_id: str) -> None:
+    def encrypt(self, *_: object) -> NoReturn:
+        raise WriteOnlyError("encrypting with the master key")
+
+    def decrypt(self, *_: object) -> NoReturn:
+        raise WriteOnlyError("reading data")
+
+
+class Repository:
+    """An open, unlocked repository.  Create with :meth:`init`, :meth:`open` or :meth:`open_write_only`."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        master: MasterKey,
+        config: RepoConfig,
+        key_id: str,
+        *,
+        write_only: writeonly.WriteOnlyKey | None = None,
+        shared_index: bool = False,
+    ) -> None:
         self.storage = storage
-        self.master = master
+        self._master = master
+        self._id_key = master.id_key
         self.config = config
         self.key_id = key_id
-        self.aead = master.aead()
+        self.write_only = write_only
+        # Index files and locks go into version 2 envelopes (readable with the index key)
+        # on write-only hosts and once a write-only key exists for the repository.
+        self.shared_index = shared_index or write_only is not None
+        self.private_key: X25519PrivateKey | None
+        if write_only is None:
+            self.aead = master.aead()
+            self._v1_aead: AESGCM | None = self.aead
+            self.index_aead = AESGCM(master.index_key)
+            self.public_key = master.public_key
+            self.private_key = master.private_key
+        else:
+            self.aead = cast(AESGCM, _NoMasterKey())
+            self._v1_aead = None
+            self.index_aead = AESGCM(write_only.index_key)
+            self.public_key = write_only.public_key
+            self.private_key = None
         self.compressor = Compressor(config.compression)
         self.index = MasterIndex()
         self.stats = WriteStats()
@@ -161,6 +212,8 @@ class Repository:
         self._upload_pool: ThreadPoolExecutor | None = None
         self._upload_slots = threading.BoundedSemaphore(2)
         self._index_loaded = False
+        self.unreadable_indexes: list[str] = []
+        self.foreign_locks: list[str] = []
         self.pack_target = PACK_TARGET
 
     # --- creation and opening -----------------------------------------------------
@@ -228,7 +281,75 @@ class Repository:
         config = RepoConfig.from_json(decode_json(open_envelope(aead, raw, KIND_CONFIG, "config"), "config"))
         if config.version != FORMAT_VERSION:
             raise FormatVersionError(f"repository format {config.version}, this sitesnap reads {FORMAT_VERSION}")
-        return cls(storage, master, config, key_id)
+        return cls(storage, master, config, key_id, shared_index=writeonly.has_markers(storage))
+
+    @classmethod
+    def open_write_only(cls, storage: Storage, key: writeonly.WriteOnlyKey) -> Repository:
+        """Open for adding snapshots only, with a write-only key (no password, no master key).
+
+        Refuses (UsageError) a repository with no write-only marker for the
+        key's public key: the key belongs to another repository, or was retired.
+        """
+        location = storage.properties.url
+        try:
+            peek_header(storage.read(CONFIG_NAME), "config")
+        except ObjectNotFound:
+            raise RepositoryNotFound(location=location) from None
+        if key.public_key not in writeonly.marker_public_keys(storage):
+            raise UsageError(
+                f"this write-only key is not enabled for the repository at {location}",
+                hint="It belongs to another repository or was retired; export a new one with "
+                     "'sitesnap key write-only export' where the password is known.",
+            )
+        config = RepoConfig(key.repository_id, FORMAT_VERSION, "", key.chunker, key.compression, key.dump_chunker)
+        # The master key's encryption half is unknown here; a random one is never used (see _NoMasterKey).
+        master = MasterKey(os.urandom(32), key.id_key)
+        return cls(storage, master, config, "", write_only=key)
+
+    @property
+    def master(self) -> MasterKey:
+        """The master key; WriteOnlyError on a write-only host, which has none."""
+        self.require_read("using the master key")
+        return self._master
+
+    def require_read(self, what: str) -> None:
+        """Raise WriteOnlyError when opened with a write-only key."""
+        if self.write_only is not None:
+            raise WriteOnlyError(what)
+
+    def write_only_key(self) -> writeonly.WriteOnlyKey:
+        """A write-only key for this repository (the password holder's side)."""
+        self.require_read("exporting a write-only key")
+        return writeonly.WriteOnlyKey.from_master(self.master, self.config.id, self.config.chunker,
+                                                  self.config.dump_chunker, self.config.compression)
+
+    def enable_write_only(self, label: str = "") -> writeonly.WriteOnlyKey:
+        """Allow write-only hosts: write the marker, re-seal index files for them, return their key.
+
+        Takes an exclusive lock.  Index files written with the master key are
+        rewritten with the index key (new file first, then the old one is
+        deleted, as ``prune`` does), so hosts deduplicate against all data
+        stored so far; from now on every password holder writes index files
+        and locks that hosts can read.  Idempotent.
+        """
+        key = self.write_only_key()
+        with self.lock(exclusive=True, operation="write-only export"):
+            writeonly.write_marker(self.storage, key.public_key, label)
+            self.shared_index = True
+            for index_id in self.list_ids(INDEX_PREFIX):
+                raw = self.storage.read(INDEX_PREFIX + index_id)
+                if peek_header(raw, f"index {index_id[:8]}")[1] != FORMAT_VERSION:
+                    continue
+                old = self.read_index(index_id)
+                self.write_index(IndexFile(old.packs, [bytes.fromhex(index_id)]))
+                self.storage.delete(INDEX_PREFIX + index_id)
+                self.index.index_ids.discard(index_id)
+        return key
+
+    def decode_pack_header(self, sealed: bytes, header_offset: int, what: str) -> list[PackEntry]:
+        """A pack's entries from its sealed header, written by a password holder or a write-only host."""
+        self.require_read(f"reading {what}")
+        return decode_pack_header(self.aead, sealed, header_offset, what, private_key=self.private_key)
 
     @classmethod
     def import_key_file(cls, storage: Storage, raw: bytes, password: str) -> str:
@@ -283,9 +404,16 @@ class Repository:
                 return index_id, self.read_index(index_id), None
             except (IntegrityError, ObjectNotFound) as exc:
                 return index_id, None, exc
+            except WriteOnlyError:
+                return index_id, None, None
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for index_id, idx, err in pool.map(fetch, ids):
+                if idx is None and err is None:
+                    # Written with the master key before write-only mode: a host cannot read
+                    # it and simply does not deduplicate against it.
+                    self.unreadable_indexes.append(index_id)
+                    continue
                 if idx is None:
                     if strict:
                         assert err is not None
@@ -301,10 +429,13 @@ class Repository:
         what = f"index {index_id[:8]}"
         if storage_id(raw) != index_id:
             raise IntegrityError(f"{what} does not match its name (damaged)")
-        return decode_index(open_envelope(self.aead, raw, KIND_INDEX, what), what)
+        return decode_index(open_envelope(self._v1_aead, raw, KIND_INDEX, what, index_aead=self.index_aead), what)
 
     def write_index(self, index: IndexFile) -> str:
-        raw = seal_envelope(self.aead, self.compressor, KIND_INDEX, encode_index(index))
+        if self.shared_index or index.has_write_only():
+            raw = seal_envelope_shared(self.index_aead, self.compressor, KIND_INDEX, encode_index(index))
+        else:
+            raw = seal_envelope(self.aead, self.compressor, KIND_INDEX, encode_index(index))
         index_id = storage_id(raw)
         self.storage.write(INDEX_PREFIX + index_id, raw)
         self.index.index_ids.add(index_id)
@@ -316,7 +447,7 @@ class Repository:
         return self.index.lookup(blob_type, blob_id)
 
     def content_id(self, data: bytes | memoryview) -> bytes:
-        return self.master.content_id(data)
+        return blake3.blake3(data, key=self._id_key).digest()
 
     def has_blob(self, blob_type: int, blob_id: bytes) -> bool:
         return self.index.has(blob_type, blob_id) or (blob_type, blob_id) in self._pending
@@ -324,17 +455,18 @@ class Repository:
     def save_blob(self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None) -> tuple[bytes, int]:
         """Store ``data`` unless present; returns (id, bytes added to the repository)."""
         if blob_id is None:
-            blob_id = self.master.content_id(data)
+            blob_id = self.content_id(data)
         key = (blob_type, blob_id)
         with self._lock:
             if self.index.has(blob_type, blob_id) or key in self._pending:
                 return blob_id, 0
             self._pending.add(key)
-        encoded = encode_blob(self.master, self.aead, self.compressor, blob_type, data, blob_id)
+        sealed_to = self.public_key if self.write_only is not None else None
+        encoded = encode_blob(None, self.aead, self.compressor, blob_type, data, blob_id, public_key=sealed_to)
         finished: PackBuilder | None = None
         with self._lock:
             builder = self._open[blob_type]
-            builder.add(blob_type, blob_id, encoded.sealed, encoded.plain_size)
+            builder.add(blob_type, blob_id, encoded.sealed, encoded.plain_size, write_only=sealed_to is not None)
             self.stats.blobs_new += 1
             self.stats.bytes_new_plain += encoded.plain_size
             self.stats.bytes_new_stored += len(encoded.sealed)
@@ -359,7 +491,8 @@ class Repository:
 
     def _upload_pack(self, builder: PackBuilder) -> None:
         try:
-            raw = builder.finish(self.aead, self.compressor)
+            sealed_to = self.public_key if self.write_only is not None else None
+            raw = builder.finish(self.aead, self.compressor, public_key=sealed_to)
             pack_id = bytes.fromhex(storage_id(raw))
             self.storage.write(pack_name(pack_id), raw)
             self.index.add_pack(pack_id, builder.entries)
@@ -417,9 +550,11 @@ class Repository:
         return raw
 
     def load_blob(self, blob_type: int, blob_id: bytes) -> bytes:
+        self.require_read(f"reading {type_name(blob_type)} blobs")
         pack_id, offset, length, plain = self._locate(blob_type, blob_id)
         sealed = self._read_range(pack_id, offset, length, f"{type_name(blob_type)} blob {blob_id.hex()[:16]}")
-        return decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain)
+        return decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain,
+                           write_only=self.index.is_write_only(blob_type, blob_id))
 
     def load_blobs(self, blob_type: int, blob_ids: list[bytes]) -> Iterator[bytes]:
         """The blobs in order, each verified, reading nearby blobs of one pack in one request.
@@ -429,6 +564,7 @@ class Repository:
         ``READ_SPAN`` bytes) costs one ranged read: on S3 that is one GET
         instead of one per chunk.  Memory stays bounded by ``READ_SPAN``.
         """
+        self.require_read(f"reading {type_name(blob_type)} blobs")
         run: list[tuple[bytes, int, int, int]] = []  # (id, offset, length, plain)
         run_pack = b""
 
@@ -438,7 +574,8 @@ class Repository:
             raw = memoryview(self._read_range(run_pack, start, end - start, f"{len(run)} {type_name(blob_type)} blobs"))
             for blob_id, offset, length, plain in run:
                 sealed = raw[offset - start : offset - start + length]
-                yield decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain)
+                yield decode_blob(self.master, self.aead, blob_type, blob_id, sealed, plain,
+                                  write_only=self.index.is_write_only(blob_type, blob_id))
 
         for blob_id in blob_ids:
             pack_id, offset, length, plain = self._locate(blob_type, blob_id)
@@ -466,7 +603,11 @@ class Repository:
 
     def save_snapshot(self, snap: Snapshot) -> str:
         snap.program_version = snap.program_version or __version__
-        raw = seal_envelope(self.aead, self.compressor, KIND_SNAPSHOT, encode_json(snap.to_json()))
+        payload = encode_json(snap.to_json())
+        if self.write_only is not None:
+            raw = seal_envelope_public(self.public_key, self.compressor, KIND_SNAPSHOT, payload)
+        else:
+            raw = seal_envelope(self.aead, self.compressor, KIND_SNAPSHOT, payload)
         snap.id = storage_id(raw)
         self.storage.write(SNAPSHOTS_PREFIX + snap.id, raw)
         return snap.id
@@ -475,6 +616,7 @@ class Repository:
         return self.list_ids(SNAPSHOTS_PREFIX)
 
     def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        self.require_read("reading snapshots")
         what = f"snapshot {snapshot_id[:8]}"
         try:
             raw = self.storage.read(SNAPSHOTS_PREFIX + snapshot_id)
@@ -482,11 +624,12 @@ class Repository:
             raise SnapshotNotFound(snapshot_id) from None
         if storage_id(raw) != snapshot_id:
             raise IntegrityError(f"{what} does not match its name (damaged)")
-        data = decode_json(open_envelope(self.aead, raw, KIND_SNAPSHOT, what), what)
+        data = decode_json(open_envelope(self.aead, raw, KIND_SNAPSHOT, what, private_key=self.private_key), what)
         return Snapshot.from_json(data, snapshot_id)
 
     def load_snapshots(self, *, on_error: Callable[[str, Exception], None] | None = None) -> list[Snapshot]:
         """All snapshots, oldest first.  Damaged ones raise unless ``on_error`` is given."""
+        self.require_read("reading snapshots")
         ids = self.snapshot_ids()
 
         def fetch(sid: str) -> Snapshot | Exception:
@@ -509,6 +652,7 @@ class Repository:
 
     def find_snapshot(self, ref: str, snapshots: list[Snapshot] | None = None) -> Snapshot:
         """Resolve ``latest``, a full ID or a unique prefix (at least 4 hex digits)."""
+        self.require_read("reading snapshots")
         if ref == "latest":
             snaps = snapshots if snapshots is not None else self.load_snapshots()
             if not snaps:
@@ -524,28 +668,41 @@ class Repository:
         return self.load_snapshot(matches[0])
 
     def delete_snapshot(self, snapshot_id: str) -> None:
+        self.require_read("deleting snapshots")
         self.storage.delete(SNAPSHOTS_PREFIX + snapshot_id)
 
     # --- locks ----------------------------------------------------------------------
 
     def _write_lock(self, lock_id: str, info: LockInfo) -> None:
-        raw = seal_envelope(self.aead, self.compressor, KIND_LOCK, encode_json(info.to_json()))
+        payload = encode_json(info.to_json())
+        if self.shared_index:
+            raw = seal_envelope_shared(self.index_aead, self.compressor, KIND_LOCK, payload)
+        else:
+            raw = seal_envelope(self.aead, self.compressor, KIND_LOCK, payload)
         self.storage.write(LOCKS_PREFIX + lock_id, raw, exclusive=True)
 
     def _delete_lock(self, lock_id: str) -> None:
         self.storage.delete(LOCKS_PREFIX + lock_id)
 
     def list_locks(self) -> tuple[list[LockInfo], list[str]]:
-        """(readable locks, IDs of unreadable lock objects)."""
+        """(readable locks, IDs of unreadable lock objects).
+
+        On a write-only host, locks written with the master key are neither:
+        they are kept in ``foreign_locks`` and block it (see :meth:`lock`).
+        """
         locks: list[LockInfo] = []
         broken: list[str] = []
+        self.foreign_locks = []
         for lock_id in self.list_ids(LOCKS_PREFIX):
             try:
                 raw = self.storage.read(LOCKS_PREFIX + lock_id)
                 what = f"lock {lock_id[:8]}"
-                locks.append(parse_lock(lock_id, decode_json(open_envelope(self.aead, raw, KIND_LOCK, what), what)))
+                plain = open_envelope(self._v1_aead, raw, KIND_LOCK, what, index_aead=self.index_aead)
+                locks.append(parse_lock(lock_id, decode_json(plain, what)))
             except ObjectNotFound:
                 continue
+            except WriteOnlyError:
+                self.foreign_locks.append(lock_id)
             except IntegrityError:
                 broken.append(lock_id)
         return locks, broken
@@ -559,6 +716,14 @@ class Repository:
             self._delete_lock(lock_id)
         return removed
 
+    def _refuse_foreign_locks(self) -> None:
+        """A write-only host cannot tell what a master-key lock guards: it could be a prune, so wait."""
+        if self.foreign_locks:
+            raise RepositoryLocked(
+                f"{len(self.foreign_locks)} lock(s) written with the master key, which this write-only key cannot read",
+                hint="Wait for the password holder's operation to finish, or run 'sitesnap unlock' with the password.",
+            )
+
     @contextmanager
     def lock(self, *, exclusive: bool = False, operation: str = "") -> Iterator[RepoLock]:
         """Hold a shared or exclusive lock for the duration of the block.
@@ -568,6 +733,7 @@ class Repository:
         """
         held = RepoLock(self._write_lock, self._delete_lock, exclusive, operation)
         locks, _ = self.list_locks()
+        self._refuse_foreign_locks()
         for stale in [lk for lk in locks if lk.is_stale() and lk.hostname == held.info.hostname]:
             self._delete_lock(stale.id)
         raise_conflict(conflicts(held.info, locks))
@@ -582,6 +748,7 @@ class Repository:
             # Two processes may have written at the same moment: look again.
             locks, _ = self.list_locks()
             raise_conflict(conflicts(held.info, locks))
+            self._refuse_foreign_locks()
         except BaseException:
             held.release()
             raise

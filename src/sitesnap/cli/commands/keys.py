@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -33,6 +34,7 @@ def key_list(app: AppContext) -> None:
     from sitesnap.repository.keys import list_keys
 
     with app.open_repo() as repo:
+        repo.require_read("managing keys")
         infos = list_keys(repo.storage)
         current = repo.key_id
     if app.output.json_mode:
@@ -65,6 +67,7 @@ def key_remove(app: AppContext, key_id: str) -> None:
     from sitesnap.repository.keys import remove_key
 
     with app.open_repo() as repo:
+        repo.require_read("managing keys")
         remove_key(repo.storage, key_id, repo.key_id)
     _done(app, "removed", key_id)
 
@@ -127,6 +130,7 @@ def key_export(app: AppContext, key_id: str | None, out_path: str) -> None:
     from sitesnap.repository.keys import export_key
 
     with app.open_repo() as repo:
+        repo.require_read("managing keys")
         full_id, raw = export_key(repo.storage, key_id or repo.key_id)
     if out_path == "-":
         sys.stdout.buffer.write(raw)
@@ -160,6 +164,44 @@ def key_import(app: AppContext, key_file: str) -> None:
     finally:
         storage.close()
     _done(app, "imported", key_id)
+
+
+@key.group(name="write-only")
+def write_only() -> None:
+    """Keys for backup hosts that may add snapshots but never read them."""
+
+
+@write_only.command(name="export")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Write the write-only key file here (created with mode 0600).")
+@click.option("--label", default="", help="A note kept with the repository's write-only marker.")
+@pass_app
+def write_only_export(app: AppContext, out_path: str, label: str) -> None:
+    """Write a key that lets a host add snapshots it cannot read, list or restore.
+
+    The host runs 'sitesnap --write-only-key FILE backup PATH...'.  Snapshots
+    it makes are read, checked and restored with the password as usual.
+    Anyone with the file can add data and learn which blobs exist (IDs and
+    sizes), but cannot read any of it.  See docs/keys.md.
+    """
+    try:
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh, app.open_repo() as repo:
+            wo_key = repo.enable_write_only(label)
+            url = repo.storage.properties.url
+            fh.write(wo_key.to_bytes())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(out_path)
+        raise
+    if app.output.json_mode:
+        app.output.json({"message_type": "key_write_only_exported", "path": out_path, "repository": url})
+    else:
+        app.output.always(f"write-only key written to {out_path}\n"
+                          f"On the backup host: sitesnap -r {url} --write-only-key {out_path} backup PATH...")
 
 
 def _done(app: AppContext, what: str, key_id: str) -> None:
