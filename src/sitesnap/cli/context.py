@@ -31,6 +31,7 @@ class AppContext:
     config_path: str | None = None
     write_only_key: str | None = None
     output: Output = field(default_factory=Output)
+    limits: dict[str, int] = field(default_factory=dict)
     _site: Any = None
 
     # --- password ---------------------------------------------------------------
@@ -123,7 +124,9 @@ class AppContext:
 
     def storage_options(self) -> dict[str, Any]:
         target = self._site_target()
-        return dict(target[1]) if target else {}
+        options = dict(target[1]) if target else {}
+        options.update(self.limits)
+        return options
 
     @contextmanager
     def open_repo(self) -> Iterator[Repository]:

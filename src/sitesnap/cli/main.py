@@ -11,7 +11,7 @@ from sitesnap import __version__
 from sitesnap.cli.commands import register
 from sitesnap.cli.context import AppContext
 from sitesnap.cli.output import Output
-from sitesnap.errors import Interrupted, SitesnapError
+from sitesnap.errors import Interrupted, SitesnapError, UsageError
 
 __all__ = ["cli", "main"]
 
@@ -31,10 +31,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.option("--json", "json_mode", is_flag=True,
               help="Machine-readable JSON output (JSON lines for long operations).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and final results.")
+@click.option("--limit-upload", metavar="RATE", help="Cap upload bandwidth to the repository, e.g. 10MiB/s.")
+@click.option("--limit-download", metavar="RATE", help="Cap download bandwidth from the repository, e.g. 20MiB/s.")
 @click.version_option(__version__, "-V", "--version", prog_name="sitesnap")
 @click.pass_context
 def cli(ctx: click.Context, repo_url: str | None, config_path: str | None, password_file: str | None,
-        write_only_key: str | None, json_mode: bool, quiet: bool) -> None:
+        write_only_key: str | None, json_mode: bool, quiet: bool, limit_upload: str | None,
+        limit_download: str | None) -> None:
     """sitesnap: site snapshots and database backups.
 
     Deduplicated, compressed, encrypted snapshots of a web site's databases and
@@ -52,6 +55,14 @@ def cli(ctx: click.Context, repo_url: str | None, config_path: str | None, passw
     app.write_only_key = write_only_key
     app.output.json_mode = json_mode
     app.output.quiet = quiet
+    for key, value in (("limit_upload", limit_upload), ("limit_download", limit_download)):
+        if value:
+            from sitesnap.config.units import parse_rate
+
+            try:
+                app.limits[key] = parse_rate(value)
+            except ValueError as exc:
+                raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
 
 
 register(cli)
