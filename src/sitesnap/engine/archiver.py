@@ -348,7 +348,7 @@ class Archiver:
                 total = len(data)
                 self.tracker.update(bytes_done=total)
             else:
-                for chunk in self._chunker().cut_stream(fh):
+                for chunk in self._chunker().cut_stream_views(fh):
                     content.append(self._save_data(chunk)[0])
                     total += len(chunk)
                     self.tracker.update(bytes_done=len(chunk))

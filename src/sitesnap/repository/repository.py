@@ -210,7 +210,8 @@ class Repository:
         self._unindexed: dict[bytes, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
         self._upload_pool: ThreadPoolExecutor | None = None
-        self._upload_slots = threading.BoundedSemaphore(2)
+        # A local disk gains nothing from two packs in flight; network backends hide latency with two.
+        self._upload_slots = threading.BoundedSemaphore(1 if storage.properties.kind in ("local", "memory") else 2)
         self._index_loaded = False
         self.unreadable_indexes: list[str] = []
         self.foreign_locks: list[str] = []
