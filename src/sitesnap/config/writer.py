@@ -23,7 +23,7 @@ from sitesnap.config.tomltext import toml_key as _key
 from sitesnap.config.tomltext import toml_value as _value
 from sitesnap.errors import ConfigError
 
-__all__ = ["dump_config", "save_config"]
+__all__ = ["dump_config", "save_config", "write_config_text"]
 
 _INLINE_KEYS = frozenset({"object_lock", "headers"})
 _HEADER = "# sitesnap site configuration; every key is described in docs/config.md\n\n"
@@ -58,6 +58,16 @@ def save_config(config: SiteConfig, path: str | os.PathLike[str]) -> Path:
     target = Path(path).absolute()
     text = dump_config(config, base_dir=target.parent)
     loads_config(text, path=target)  # never write what we could not read
+    return write_config_text(target, text)
+
+
+def write_config_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Replace ``path`` with ``text`` atomically (temp file, fsync, rename), keeping its mode.
+
+    New files get mode 0600: configurations name where secrets live.
+    Raises ConfigError and leaves the old file untouched on any failure.
+    """
+    target = Path(path).absolute()
     mode = _mode_of(target)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -14,13 +14,12 @@ using the loader's own warnings to find them.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from sitesnap.config import build_config, dump_config, loads_config
+from sitesnap.config.writer import write_config_text
 from sitesnap.errors import ConfigError, UsageError
 from sitesnap.web.state import WebState
 
@@ -88,29 +87,9 @@ def write_site_config(state: WebState, *, toml: str | None, data: dict[str, Any]
         cfg = build_config(data or {}, path=path)
         text = dump_config(cfg)
     if state.config_path is not None:
-        _write_atomic(state.config_path, text)
+        write_config_text(state.config_path, text)
     stored = state.catalog.save_config(cfg.site.name, text, updated_by=actor)
     state.replace_config(cfg)
     return {"site": cfg.site.name, "toml": text, "path": str(state.config_path) if state.config_path else None,
             "version": stored.version, "redacted": False}
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o600
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
