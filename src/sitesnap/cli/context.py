@@ -162,3 +162,15 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+@contextmanager
+def open_site_catalog(cfg: Any) -> Iterator[Any]:
+    """The site's catalog (``[runtime] catalog_url``), closed at the end of the block."""
+    from sitesnap.catalog import open_catalog
+
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    try:
+        yield catalog
+    finally:
+        catalog.close()

@@ -7,28 +7,15 @@ so a drill from the terminal is a run like a scheduled one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
 from sitesnap.errors import NotificationError, UsageError
 
 __all__ = ["COMMANDS"]
-
-
-@contextmanager
-def _catalog(cfg: Any) -> Iterator[Any]:
-    from sitesnap.catalog import open_catalog
-
-    catalog = open_catalog(cfg.runtime.catalog_url)
-    try:
-        yield catalog
-    finally:
-        catalog.close()
 
 
 def _site(app: AppContext, name: str | None) -> Any:
@@ -76,7 +63,7 @@ def drill(app: AppContext, site: str | None, snapshot: str | None, keep: bool,
         params["snapshot"] = snapshot
     if read_data_subset:
         params["read_data_subset"] = read_data_subset
-    with _catalog(cfg) as catalog, out.progress("drill") as sink:
+    with open_site_catalog(cfg) as catalog, out.progress("drill") as sink:
         result = run_job("drill", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
                          password=app.password() if cfg.primary.password is None else None)
     if out.json_mode:
@@ -105,7 +92,7 @@ def status(app: AppContext) -> None:
     from sitesnap.runtime.monitor import site_status
 
     cfg = app.site(required=True)
-    with _catalog(cfg) as catalog:
+    with open_site_catalog(cfg) as catalog:
         state = site_status(catalog, cfg)
     out = app.output
     if out.json_mode:
@@ -164,7 +151,7 @@ def alert_check(app: AppContext) -> None:
     from sitesnap.runtime.monitor import run_alerts
 
     cfg = app.site(required=True)
-    with _catalog(cfg) as catalog:
+    with open_site_catalog(cfg) as catalog:
         notes = run_alerts(catalog, [cfg])
     out = app.output
     if out.json_mode:

@@ -7,30 +7,17 @@ calls one runtime function and renders what it returns.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 
 # The scheduled job names of sitesnap.config (kept here so that starting the CLI
 # does not load the config models; tests/test_docs.py checks they agree).
 JOBS = ("incremental", "full", "prune", "check", "drill")
 
 __all__ = ["COMMANDS"]
-
-
-@contextmanager
-def _catalog(cfg: Any) -> Iterator[Any]:
-    from sitesnap.catalog import open_catalog
-
-    catalog = open_catalog(cfg.runtime.catalog_url)
-    try:
-        yield catalog
-    finally:
-        catalog.close()
 
 
 def _show_run(app: AppContext, result: Any) -> None:
@@ -64,7 +51,7 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
 
     cfg = app.site(required=True)
     out = app.output
-    with _catalog(cfg) as catalog:
+    with open_site_catalog(cfg) as catalog:
         if once is not None:
             kind, params = job_request(once, cfg.schedule)
             if cfg.runtime.broker:
@@ -149,7 +136,7 @@ def trigger_realtime(app: AppContext, reason: str, wait: bool, window: float) ->
         else:
             out.always(f"realtime backup requested ({batch.count} trigger(s) pending)")
         return
-    with _catalog(cfg) as catalog, out.progress("backup") as sink:
+    with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
         result = realtime.wait_and_run(cfg, catalog, window=window, sink=sink)
     if result is None:
         if out.json_mode:
@@ -173,7 +160,7 @@ def catalog_rebuild(app: AppContext, repository: str | None) -> None:
     from sitesnap.runtime.jobs import rebuild_catalog
 
     cfg = app.site(required=True)
-    with _catalog(cfg) as catalog:
+    with open_site_catalog(cfg) as catalog:
         report = rebuild_catalog(cfg, catalog, repository=repository,
                                  password=app.password() if cfg.primary.password is None else None)
     out = app.output
@@ -196,7 +183,7 @@ def runs(app: AppContext, kind: str | None, status: str | None, limit: int) -> N
     from sitesnap.runtime.jobs import reap_stale_runs
 
     cfg = app.site(required=True)
-    with _catalog(cfg) as catalog:
+    with open_site_catalog(cfg) as catalog:
         reap_stale_runs(catalog, site=cfg.site.name)
         page = catalog.list_runs(site=cfg.site.name, kind=kind, status=status, per_page=limit)
     out = app.output

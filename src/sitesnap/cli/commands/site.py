@@ -7,26 +7,21 @@ import sys
 import click
 from rich.table import Table
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
 from sitesnap.errors import UsageError
 
 
 def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool) -> None:
     """Back up the site through the recorded-job runner, so the catalog, status and alerts see it."""
-    from sitesnap.catalog import open_catalog
     from sitesnap.runtime.jobs import run_job
 
     cfg = app.site(required=True)
     out = app.output
     params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
-    catalog = open_catalog(cfg.runtime.catalog_url)
-    try:
-        with out.progress("backup") as sink:
-            run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                          password=app.password())
-    finally:
-        catalog.close()
+    with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
+        run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
+                      password=app.password())
     result = run.result
     for w in result.get("warnings", []):
         out.warn(f"{w['path']}: {w['message']}")
@@ -88,18 +83,13 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
                                  default="", show_default=False)
             if typed != cfg.site.name:
                 raise UsageError("not confirmed; nothing was changed")
-    from sitesnap.catalog import open_catalog
     from sitesnap.runtime.jobs import run_job
 
     params = {"snapshot": snap.id, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
               "safety": safety}
-    catalog = open_catalog(cfg.runtime.catalog_url)
-    try:
-        with out.progress("restore") as sink:
-            run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                          password=app.password())
-    finally:
-        catalog.close()
+    with open_site_catalog(cfg) as catalog, out.progress("restore") as sink:
+        run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
+                      password=app.password())
     run.raise_for_error()
     result = run.result
     if out.json_mode:
