@@ -162,6 +162,7 @@ def test_site_backup_from_the_command_line_through_dropping_connections(
 def test_storm_of_server_errors_and_lost_replies(tmp_path: Path, s3_server: S3Server, bucket: str, seed: int) -> None:
     url = f"s3://{bucket}/storm"
     faulty, storage = _faulty_s3(s3_server, url, seed)
+    faulty.fail_nth("write", 1, transient=True, after=True)  # at least one lost reply, whatever the seed
     faulty.fail_randomly("*", 1.0, limit=8)  # the storm: the first requests all answer 503
     faulty.fail_randomly("*", 0.15)  # then about one request in seven fails
     faulty.fail_randomly("write", 0.25, after=True)  # or is stored but its reply never arrives

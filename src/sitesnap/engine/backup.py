@@ -126,6 +126,8 @@ def backup_paths(
             children = [archiver.archive_path(a, name, parent_nodes.get(name), excluder) for a, name in named]
             root = archiver.make_dir(root_meta(), children).result()
             summary = archiver.summary
+        # Send the latest counters now: the last packs may take a while to upload.
+        tracker.update(phase="upload", force=True)
         repo.flush()
         duration = time.monotonic() - started
         assert root.subtree is not None

@@ -184,6 +184,8 @@ def backup_site(
                 children.append(archiver.make_dir(root_meta(b"db"), db_nodes))
             root = archiver.make_dir(root_meta(), children).result()
             summary = archiver.summary
+        # Send the latest counters now: the last packs may take a while to upload.
+        tracker.update(phase="upload", force=True)
         repo.flush()
         duration = time.monotonic() - started
         assert root.subtree is not None
