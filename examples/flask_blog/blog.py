@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, abort, g, redirect, request, send_from_directory, session, url_for
 from werkzeug.utils import secure_filename
 
-from sitesnap.ext import Sitesnap
+from sitesnap.ext import Sitesnap, important_operation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -92,6 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None, instance_path: str | N
         db.execute("INSERT INTO posts (title, body, image) VALUES (?, ?, ?)",
                    (request.form["title"], request.form.get("body", ""), name))
         db.commit()
+        # A new post is worth a realtime snapshot; a burst of posts makes one.
+        important_operation.send(app, reason=f"post published: {request.form['title']}")
         return redirect(url_for("index"))
 
     @app.get("/uploads/<path:name>")

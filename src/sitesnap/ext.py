@@ -18,6 +18,14 @@ its ``SQLALCHEMY_DATABASE_URI`` and ``UPLOAD_FOLDER`` into
 ``<instance_path>/backups``; password from ``$SITESNAP_PASSWORD``) and uses
 that file from then on.
 
+Realtime snapshots from the host app: send the ``important_operation``
+signal (or call :meth:`Sitesnap.trigger_realtime`) after a change worth a
+snapshot; a burst of them becomes one ``realtime`` snapshot, taken by the
+scheduler after the debounce window::
+
+    from sitesnap.ext import important_operation
+    important_operation.send(app, reason="post 42 published")
+
 ``role_loader(current_user) -> "admin" | "operator" | "viewer" | None``
 ties the host's logged-in users to sitesnap roles: it gets Flask-Login's
 ``current_user`` when the host uses Flask-Login, else the host's ``session``
@@ -33,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from blinker import Namespace
 from flask import Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -43,10 +52,14 @@ from sitesnap.errors import ConfigError, SitesnapError
 from sitesnap.web import create_app, web_state
 from sitesnap.web.state import WebState
 
-__all__ = ["DEFAULT_PREFIX", "Sitesnap", "config_for_host_app"]
+__all__ = ["DEFAULT_PREFIX", "Sitesnap", "config_for_host_app", "important_operation"]
 
 DEFAULT_PREFIX = "/admin/backups"
 RoleLoader = Callable[[Any], str | None]
+
+_signals = Namespace()
+important_operation = _signals.signal("sitesnap-important-operation")
+"""Send with the host app as sender (and an optional ``reason``) to ask for a realtime snapshot."""
 
 
 class Sitesnap:
@@ -75,6 +88,16 @@ class Sitesnap:
         app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {prefix: api})  # type: ignore[method-assign]
         app.extensions["sitesnap"] = self
         app.cli.add_command(_command_group(cfg.path), "sitesnap")
+        important_operation.connect(self._on_important_operation, sender=app, weak=False)
+
+    def trigger_realtime(self, app: Flask, reason: str = "") -> int:
+        """Record one realtime trigger for ``app``'s site; returns the triggers now pending."""
+        from sitesnap.runtime.realtime import trigger
+
+        return trigger(self.state(app).config, reason).count
+
+    def _on_important_operation(self, sender: Flask, **extra: Any) -> None:
+        self.trigger_realtime(sender, str(extra.get("reason", "")))
 
     def api_app(self, app: Flask) -> Flask:
         """The mounted sitesnap app of host ``app``."""

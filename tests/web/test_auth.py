@@ -20,6 +20,7 @@ MISSING = "0" * 64
 ROUTES: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/backup/records", "viewer", None),
     ("POST", "/api/v1/backup/create", "operator", {"sources": ["no-such-source"]}),
+    ("POST", "/api/v1/backup/realtime", "operator", {"reason": "role test"}),
     ("GET", "/api/v1/backup/config", "viewer", None),
     ("PUT", "/api/v1/backup/config", "admin", {"toml": "[site]\nname = 1\n"}),
     ("GET", f"/api/v1/backup/{MISSING}", "viewer", None),

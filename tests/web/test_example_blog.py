@@ -65,6 +65,14 @@ def test_blog_backs_itself_up_through_its_admin_api(tmp_path: Path, monkeypatch:
     assert isinstance(extension, Sitesnap)
     audit = extension.state(app).catalog.list_audit(action="backup.create").items
     assert audit[0].actor == "host:1" or audit[0].actor.startswith("host:")
+    # publishing the post sent the important_operation signal: one realtime trigger is pending
+    from sitesnap.runtime.realtime import pending
+
+    batch = pending(extension.state(app).config)
+    assert batch is not None and batch.count == 1 and batch.reasons == ["post published: hello"]
+    again = client.post(f"{API}/backup/realtime", json={"reason": "settings changed"},
+                        headers={"X-CSRF-Token": me["csrf_token"]})
+    assert again.status_code == 202 and again.get_json()["pending"] == 2
     for thread in extension.state(app).threads:
         thread.join(30)
     extension.state(app).catalog.close()

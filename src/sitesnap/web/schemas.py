@@ -143,6 +143,16 @@ class RunStarted(BaseModel):
     run_id: str
 
 
+class RealtimeIn(_In):
+    reason: str = Field(default="", max_length=500, description="what happened (shown in the run's log)")
+
+
+class RealtimeOut(BaseModel):
+    pending: int = Field(description="triggers in the batch waiting for its realtime snapshot")
+    first: str
+    last: str
+
+
 class RestoreIn(_In):
     sources: list[str] = Field(default_factory=list, max_length=100)
     targets: dict[str, str] = Field(default_factory=dict, description="source name -> directory, SQLite file or "

@@ -17,6 +17,8 @@ from sitesnap.web.schemas import (
     ConfigOut,
     CreateBackupIn,
     OkOut,
+    RealtimeIn,
+    RealtimeOut,
     RecordPage,
     RecordQuery,
     RestoreIn,
@@ -51,6 +53,24 @@ def list_records(query: RecordQuery) -> dict[str, Any]:
         site=query.site, type=query.type, status=query.status, since=query.since, until=query.until,
         text=query.q, page=query.page, per_page=query.per_page, sort=query.sort)
     return page_dict(page)
+
+
+@bp.post("/realtime")
+@bp.input(RealtimeIn, arg_name="body")
+@bp.output(RealtimeOut, status_code=202)
+@bp.doc(summary="Trigger a realtime snapshot (debounced)", responses=[400])
+@requires("operator")
+def trigger_realtime(body: RealtimeIn) -> dict[str, Any]:
+    """Record an important operation; a burst of triggers becomes one ``realtime`` snapshot.
+
+    The scheduler (``sitesnap serve`` or ``sitesnap scheduler``) takes the
+    snapshot once the triggers have been quiet for the debounce window.
+    """
+    from sitesnap.runtime.realtime import trigger
+
+    batch = trigger(web_state().config, body.reason)
+    audit("backup.realtime_trigger", web_state().config.site.name, reason=body.reason)
+    return {"pending": batch.count, "first": batch.first.isoformat(), "last": batch.last.isoformat()}
 
 
 @bp.post("/create")
