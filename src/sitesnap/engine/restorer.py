@@ -188,6 +188,8 @@ class Restorer:
         check_tree_names(nodes, rel or "/")
         if self.delete_extra and self._include is None:
             self._delete_extra(d, {n.name for n in nodes})
+        else:
+            self._remove_dead_temps(d)
         for node in nodes:
             child_rel = f"{rel}/{node.display_name}" if rel else node.display_name
             if node.type == "dir":
@@ -236,6 +238,18 @@ class Restorer:
                     self.summary.deleted += 1
             except OSError as exc:
                 self._error(f"{d.rel}/{entry.name}: cannot delete: {exc.strerror}")
+
+    def _remove_dead_temps(self, d: _Dir) -> None:
+        """Delete temporary files left in this directory by a restore that was killed.
+
+        Temp names carry the writer's pid; one whose process is gone will never
+        be renamed into place, so a rerun removes it instead of leaving an
+        orphan full-size copy behind.
+        """
+        for entry in os.scandir(d.fd):
+            pid = _tmp_owner(os.fsencode(entry.name))
+            if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+                _unlink_quiet(d.fd, os.fsencode(entry.name))
 
     def _make_symlink(self, d: _Dir, node: Node, rel: str) -> None:
         tmp = _tmp_name(node.name)
@@ -364,11 +378,30 @@ def _node_fields(node: Node) -> dict[str, Any]:
 
 
 _TMP_COUNTER = itertools.count()
+_TMP_PREFIX = b".sitesnap-tmp-"
+
+
+def _tmp_owner(name: bytes) -> int | None:
+    """The pid in a restorer temp name (``.sitesnap-tmp-<pid>-<n>-<name>``), else None."""
+    if not name.startswith(_TMP_PREFIX):
+        return None
+    pid, _, rest = name[len(_TMP_PREFIX):].partition(b"-")
+    return int(pid) if pid.isdigit() and rest else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _tmp_name(name: bytes) -> bytes:
     """A temporary name beside ``name``; unique per process (pid + counter), created with O_EXCL."""
-    return b".sitesnap-tmp-%d-%d-" % (os.getpid(), next(_TMP_COUNTER)) + name[:100]
+    return _TMP_PREFIX + b"%d-%d-" % (os.getpid(), next(_TMP_COUNTER)) + name[:100]
 
 
 def _unlink_quiet(dir_fd: int, name: bytes) -> None:
