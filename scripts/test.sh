@@ -8,7 +8,7 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== import-linter (layers of DESIGN.md section 4)"
 .venv/bin/lint-imports
-echo "== mypy (core, strict)"
+echo "== mypy (strict)"
 .venv/bin/mypy
 echo "== pytest"
 .venv/bin/pytest -q -p no:cacheprovider "$@"

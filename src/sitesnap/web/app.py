@@ -62,7 +62,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     cfg = _site_config(config)
     catalog = open_catalog(catalog_url or cfg.runtime.catalog_url)
     app = APIFlask("sitesnap.web", title="sitesnap", version=__version__, spec_path=SPEC_PATH, docs_path=None,
-                   static_folder=None)
+                   static_folder=None)  # type: ignore[arg-type]  # None is Flask's documented "no static route"
     app.config.update(
         TESTING=testing,
         JSON_SORT_KEYS=False,
@@ -92,5 +92,5 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     session.limit_login(app, limiter, str(app.config["SITESNAP_LOGIN_LIMIT"]))
     app.extensions["sitesnap_limiter"] = limiter
     app.before_request(auth.authorize)
-    app.spec_processor(finish_spec)
+    app.spec_processor(finish_spec)  # type: ignore[arg-type]  # apiflask passes the dict it is configured for
     return app

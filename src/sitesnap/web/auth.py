@@ -106,7 +106,8 @@ def route_rule(app: Flask, endpoint: str) -> str | None:
 
 
 def current_principal() -> Principal | None:
-    return g.get("sitesnap_principal")
+    principal: Principal | None = g.get("sitesnap_principal")
+    return principal
 
 
 def authorize() -> None:

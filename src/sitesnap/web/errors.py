@@ -56,7 +56,9 @@ def _http_error(exc: HTTPError) -> Response:
     body = error_body(_CODES.get(status, "error"), message, exit_code=2 if 400 <= status < 500 else 1, **extra)
     response = jsonify(body)
     response.status_code = status
-    for key, value in (exc.headers or {}).items():
+    headers = exc.headers or {}
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for key, value in pairs:
         if key.lower() != "content-type":
             response.headers[key] = value
     return response

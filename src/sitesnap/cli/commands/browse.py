@@ -138,7 +138,7 @@ def stats(app: AppContext, snapshot_ids: tuple[str, ...]) -> None:
     with app.open_repo() as repo:
         repo.load_index()
         snaps = [repo.find_snapshot(s) for s in snapshot_ids] if snapshot_ids else repo.load_snapshots()
-        result = repo_stats(repo, [s.tree for s in snaps])
+        result: dict[str, Any] = dict(repo_stats(repo, [s.tree for s in snaps]))
         result["snapshots"] = len(snaps)
         result["repository_size"] = sum(i.size for i in repo.storage.list(""))
         result["packs"] = len(repo.index.packs())

@@ -43,7 +43,7 @@ def get_run(run_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<run_id>/events")
-@bp.doc(summary="Follow a run: server-sent events until it ends", responses={
+@bp.doc(summary="Follow a run: server-sent events until it ends", responses={  # type: ignore[arg-type]  # full OpenAPI response objects
     200: {"description": "an event stream: progress, status, end",
           "content": {"text/event-stream": {"schema": {
               "type": "object", "required": ["data"],

@@ -42,7 +42,7 @@ def _site(cfg: SiteConfig) -> dict[str, Any]:
 
 
 @bp.get("/sites")
-@bp.output(list[SiteOut])
+@bp.output(list[SiteOut])  # type: ignore[arg-type]  # apiflask accepts lists of models at run time
 @bp.doc(summary="List sites: the served one, then others known to the catalog")
 @requires("viewer")
 def list_sites() -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ def list_sites() -> list[dict[str, Any]]:
 
 
 @bp.get("/repositories")
-@bp.output(list[RepositoryOut])
+@bp.output(list[RepositoryOut])  # type: ignore[arg-type]  # as above
 @bp.doc(summary="List the site's repositories (no credentials)")
 @requires("viewer")
 def list_repositories() -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ def start_drill(body: DrillIn) -> dict[str, Any]:
 
 
 @bp.get("/metrics/summary")
-@bp.doc(summary="Health metrics for the dashboard", responses={
+@bp.doc(summary="Health metrics for the dashboard", responses={  # type: ignore[arg-type]  # full OpenAPI response objects
     200: {"description": "metrics per site", "content": {"application/json": {"schema": {"type": "object"}}}}})
 @requires("viewer")
 def metrics_summary() -> dict[str, Any]:
@@ -128,7 +128,7 @@ def health() -> dict[str, Any]:
 
 
 @metrics_bp.get("/metrics")
-@metrics_bp.doc(summary="Prometheus metrics (public only with [web] public_metrics)", responses={
+@metrics_bp.doc(summary="Prometheus metrics (public only with [web] public_metrics)", responses={  # type: ignore[arg-type]  # full OpenAPI response objects
     200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
 @public_if_metrics_public
 def prometheus() -> Response:
