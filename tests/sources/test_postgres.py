@@ -212,7 +212,10 @@ def test_backend_killed_mid_dump_fails_the_dump(pg_db: Callable[..., str]) -> No
         assert killed == [(True,)]
         while stream.read(65536):
             pass
-    assert "pg_dump" in err.value.message and "terminat" in err.value.message
+    # libpq words a killed backend either way, depending on when pg_dump notices
+    message = err.value.message
+    assert "pg_dump" in message
+    assert "terminat" in message or "closed the connection" in message, message
     assert not future.done()
 
 
