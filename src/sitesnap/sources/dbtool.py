@@ -20,13 +20,14 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from typing import IO, Any, BinaryIO
 
-from sitesnap.errors import MissingTool, SourceError
+from sitesnap.errors import MissingTool, RestoreError, SourceError
 
 __all__ = [
     "ProcessStream",
     "ToolProcess",
+    "feed_dump",
     "find_tool",
     "private_file",
     "tool_version",
@@ -220,3 +221,35 @@ class ProcessStream:
 def raise_tool_failure(tool: ToolProcess, what: str, error: type[SourceError] = SourceError) -> None:
     """Raise ``error`` with the program's condensed stderr."""
     raise error(f"{what}: {tool.error_line()}")
+
+
+def feed_dump(tool: ToolProcess, stream: BinaryIO, scanner: Any, tracker: Any, target: str,
+              block: int = 1 << 20) -> int:
+    """Pipe a dump into a restoring client (``psql``, ``mariadb``); returns the bytes fed.
+
+    ``scanner`` (a dump scanner with ``feed`` and ``complete``) watches the
+    bytes go by, so a dump cut short is refused even when the client accepts
+    it.  Raises RestoreError naming ``target`` when the client fails or the
+    dump is incomplete.  Closes the tool in every case.
+    """
+    read = 0
+    try:
+        assert tool.proc.stdin is not None
+        while data := stream.read(block):
+            read += len(data)
+            scanner.feed(data)
+            try:
+                tool.proc.stdin.write(data)
+            except BrokenPipeError:
+                break
+            tracker.update(bytes_done=len(data))
+        with contextlib.suppress(BrokenPipeError):
+            tool.proc.stdin.close()
+        code = tool.wait()
+    finally:
+        tool.close()
+    if code != 0:
+        raise RestoreError(f"loading the dump into {target} failed: {tool.error_line()}")
+    if not scanner.complete:
+        raise RestoreError("the dump is incomplete: its end marker is missing")
+    return read

@@ -48,7 +48,7 @@ import pymysql.cursors
 from sitesnap.errors import RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
-from sitesnap.sources.dbtool import ProcessStream, ToolProcess, private_file, require_tool, tool_version
+from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump, private_file, require_tool, tool_version
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url
 from sitesnap.sources.dumpscan import MysqlDumpScanner
 
@@ -271,31 +271,10 @@ class MysqlSource:
         )
 
     def _load(self, client: str, url: DatabaseURL, stream: BinaryIO, tracker: Tracker) -> int:
-        read = 0
-        scanner = MysqlDumpScanner()
         with private_file(self._options(url), suffix=".cnf") as options:
             argv = [client, f"--defaults-extra-file={options}", "--batch", f"--database={url.database}"]
             tool = ToolProcess(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-            try:
-                assert tool.proc.stdin is not None
-                while block := stream.read(_BLOCK):
-                    read += len(block)
-                    scanner.feed(block)
-                    try:
-                        tool.proc.stdin.write(block)
-                    except BrokenPipeError:
-                        break
-                    tracker.update(bytes_done=len(block))
-                with contextlib.suppress(BrokenPipeError):
-                    tool.proc.stdin.close()
-                code = tool.wait()
-            finally:
-                tool.close()
-        if code != 0:
-            raise RestoreError(f"loading the dump into {url.display()} failed: {tool.error_line()}")
-        if not scanner.complete:
-            raise RestoreError("the dump is incomplete: its end marker is missing")
-        return read
+            return feed_dump(tool, stream, MysqlDumpScanner(), tracker, url.display(), _BLOCK)
 
     def _swap(self, admin: pymysql.connections.Connection[Any], name: str, temp: str) -> str:
         """Move ``temp``'s tables and objects into ``name``; return the kept old database, if any."""

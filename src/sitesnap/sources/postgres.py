@@ -50,7 +50,7 @@ from psycopg.conninfo import make_conninfo
 from sitesnap.errors import MissingTool, RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
-from sitesnap.sources.dbtool import ProcessStream, ToolProcess, find_tool, tool_version, version_numbers
+from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump, find_tool, tool_version, version_numbers
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url
 from sitesnap.sources.dumpscan import PgPlainScanner
 
@@ -329,28 +329,7 @@ class PostgresSource:
         tool = ToolProcess(
             argv, env=self._env(url, "sitesnap-restore"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
         )
-        read = 0
-        scanner = PgPlainScanner()
-        try:
-            assert tool.proc.stdin is not None
-            while block := stream.read(_BLOCK):
-                read += len(block)
-                scanner.feed(block)
-                try:
-                    tool.proc.stdin.write(block)
-                except BrokenPipeError:
-                    break
-                tracker.update(bytes_done=len(block))
-            with contextlib.suppress(BrokenPipeError):
-                tool.proc.stdin.close()
-            code = tool.wait()
-        finally:
-            tool.close()
-        if code != 0:
-            raise RestoreError(f"loading the dump into {url.display()} failed: {tool.error_line()}")
-        if not scanner.complete:
-            raise RestoreError("the dump is incomplete: its end marker is missing")
-        return read
+        return feed_dump(tool, stream, PgPlainScanner(), tracker, url.display(), _BLOCK)
 
     def _swap(self, admin: psycopg.Connection[Any], name: str, temp: str, old: Any) -> str:
         """Rename ``temp`` to ``name`` (and ``name`` aside) atomically; return the kept name."""
