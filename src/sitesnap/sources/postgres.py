@@ -50,7 +50,15 @@ from psycopg.conninfo import make_conninfo
 from sitesnap.errors import MissingTool, RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
-from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump, find_tool, tool_version, version_numbers
+from sitesnap.sources.dbtool import (
+    ProcessStream,
+    ToolProcess,
+    feed_dump,
+    find_tool,
+    tool_help,
+    tool_version,
+    version_numbers,
+)
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url
 from sitesnap.sources.dumpscan import PgPlainScanner
 
@@ -162,7 +170,10 @@ class PostgresSource:
             path = find_tool([name], [directory])
             if path and os.path.realpath(path) not in seen:
                 seen.add(os.path.realpath(path))
-                candidates.append((path, _pg_version(tool_version(path))))
+                version = _pg_version(tool_version(path))
+                candidates.append((path, version))
+                if version[:1] == (server_major,):
+                    break  # the preferred match: no need to run the others (Debian's wrapper is slow)
         chosen = pick_client(candidates, server_major, name)
         return chosen, tool_version(chosen)
 
@@ -201,7 +212,7 @@ class PostgresSource:
             argv.append("--no-owner")
         if self.no_privileges:
             argv.append("--no-privileges")
-        if "--restrict-key" in _help(pg_dump):
+        if _has_restrict_key(pg_dump, _pg_version(version_line)):
             argv.append(f"--restrict-key={self._restrict_key()}")
         app = f"sitesnap-dump-{secrets.token_hex(6)}"
         scanner = PgPlainScanner()
@@ -415,8 +426,12 @@ def _short_version(line: str) -> str:
     return ".".join(map(str, _pg_version(line))) or line
 
 
-def _help(program: str) -> str:
-    try:
-        return subprocess.run([program, "--help"], capture_output=True, text=True, timeout=30, check=False).stdout
-    except OSError:
-        return ""
+# The first releases of each branch with ``--restrict-key`` (August 2025, CVE-2025-8714).
+_RESTRICT_KEY_SINCE = {13: (13, 22), 14: (14, 19), 15: (15, 14), 16: (16, 10), 17: (17, 6)}
+
+
+def _has_restrict_key(program: str, version: tuple[int, ...]) -> bool:
+    """Whether ``program`` takes ``--restrict-key``: known from its version, else asked (``--help``)."""
+    if version and (version[0] >= 18 or version >= _RESTRICT_KEY_SINCE.get(version[0], (10**6,))):
+        return True
+    return "--restrict-key" in tool_help(program)
