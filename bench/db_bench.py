@@ -7,6 +7,14 @@ again, and reports what the second snapshot added to the repository; then
 times a bare ``pg_dump`` to /dev/null against ``sitesnap backup`` of the same
 database.
 
+Two timings of sitesnap are reported: ``sitesnap_backup_s``, the command
+``sitesnap -c site.toml backup`` started cold (a new Python process: imports,
+key derivation, catalog), and ``warm_backup_s``, the same backup run as the
+embedded scheduler, a Celery worker or the web API run it: ``run_job("backup")``
+in a process that has already started (measured in a child process that
+loads the configuration and catalog once, runs one backup untimed and then
+``--repeat`` timed ones).
+
     .venv/bin/python bench/db_bench.py --size-mb 200
 """
 
@@ -35,6 +43,34 @@ def sh(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = Non
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+def warm_times(cfg: Path, repeat: int, env: dict[str, str]) -> list[float]:
+    """Backups run by ``run_job`` in one long-lived process (as the scheduler does), each timed."""
+    out = subprocess.run([sys.executable, __file__, "--warm-worker", str(cfg), str(repeat)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return [float(x) for x in json.loads(out.strip().splitlines()[-1])]
+
+
+def warm_worker(cfg_path: str, repeat: int) -> None:
+    """Child of :func:`warm_times`: one untimed backup, then ``repeat`` timed ones, as JSON seconds."""
+    from sitesnap.catalog import open_catalog
+    from sitesnap.config.loader import load_config
+    from sitesnap.runtime.jobs import run_job
+
+    cfg = load_config(cfg_path)
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    times = []
+    for i in range(repeat + 1):
+        t0 = time.perf_counter()
+        run = run_job("backup", cfg, {"type": "incremental"}, catalog=catalog, triggered_by="scheduler",
+                      worker="scheduler")
+        if not run.ok:
+            raise SystemExit(f"backup failed: {run.error}")
+        if i:
+            times.append(time.perf_counter() - t0)
+    catalog.close()
+    print(json.dumps(times))
 
 
 def dir_size(path: Path) -> int:
@@ -117,6 +153,7 @@ def run(kind: str, size_mb: int, pct: float, repeat: int, pattern: str = "random
                                                text=True, check=True).stdout)[-1]["sources"][0]["size"]
         bare_times = [sh(bare) for _ in range(repeat)]
         ours = [sh([*base, "backup"], env) for _ in range(repeat)]
+        warm = warm_times(cfg, repeat, env)
         return {
             "kind": kind, "rows": rows, "dump_bytes": dump_bytes, "first_backup_s": round(first, 2),
             "repo_after_first": size1, "added_unchanged": size_same - size1,
@@ -126,6 +163,8 @@ def run(kind: str, size_mb: int, pct: float, repeat: int, pattern: str = "random
             "bare_dump_s": round(statistics.median(bare_times), 2),
             "sitesnap_backup_s": round(statistics.median(ours), 2),
             "ratio_to_bare_dump": round(statistics.median(ours) / statistics.median(bare_times), 3),
+            "warm_backup_s": round(statistics.median(warm), 2),
+            "warm_ratio_to_bare_dump": round(statistics.median(warm) / statistics.median(bare_times), 3),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -166,6 +205,9 @@ def change_my(name: str, rows: int, pct: float) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--warm-worker":
+        warm_worker(sys.argv[2], int(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--change-pct", type=float, default=1.0)

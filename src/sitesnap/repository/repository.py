@@ -89,8 +89,9 @@ DATA_PREFIX = "data/"
 PACK_TARGET = 16 << 20
 PACKS_PER_INDEX = 64
 READ_SPAN = 8 << 20
-# Database dumps change in scattered rows; 16 KiB chunks keep a 1 % change near 1 % of new data.
-DUMP_AVG, DUMP_MIN, DUMP_MAX = 16 << 10, 4 << 10, 64 << 10
+# Database dumps change in scattered rows: each changed row costs a whole chunk, so dump chunks are
+# small (8 KiB: a 1 % random-row change adds about 8 % of the dump, docs/performance.md).
+DUMP_AVG, DUMP_MIN, DUMP_MAX = 8 << 10, 2 << 10, 32 << 10
 
 
 def pack_name(pack_id: bytes | str) -> str:
