@@ -15,6 +15,7 @@ a user mistake never shows a traceback.
     ├── RepositoryNotFound            exit 10
     ├── RepositoryExists              exit 11
     ├── WrongPassword                 exit 12
+    │   └── RetiredKey                exit 12  the password opens a key 'key rotate' replaced
     ├── RepositoryLocked              exit 13
     ├── IntegrityError                exit 14  damaged or tampered data
     │   └── FormatVersionError        exit 14
@@ -65,6 +66,7 @@ __all__ = [
     "RepositoryLocked",
     "RepositoryNotFound",
     "RestoreError",
+    "RetiredKey",
     "SitesnapError",
     "SnapshotNotFound",
     "SourceError",
@@ -147,6 +149,16 @@ class WrongPassword(SitesnapError):
     http_status = 401
     code = "wrong_password"
     default_hint = "Set SITESNAP_PASSWORD or SITESNAP_PASSWORD_FILE to the repository's password."
+
+
+class RetiredKey(WrongPassword):
+    """This password belongs to a retired master key; 'sitesnap key rotate' removed it"""
+
+    code = "retired_key"
+    default_hint = (
+        "Use the password given at the rotation or one added since ('sitesnap key list' shows the slots); "
+        "see docs/keys.md, 'Changing the master key'."
+    )
 
 
 class RepositoryLocked(SitesnapError):

@@ -12,14 +12,23 @@
   HKDF-SHA256 derives an *index key* (AES-256-GCM for index files and locks
   that a write-only host must read) and an X25519 key pair; a host holding
   only the public key seals data to it (:func:`seal_to`) and cannot open it.
+- Key generations (docs/format/v1.md section 14): after ``key rotate`` a
+  :class:`MasterKey` also carries the *older* master keys it still reads.
+  Nothing in an object says which key sealed it: AES-GCM authentication
+  tells.  :class:`AeadChain` and :class:`PrivateKeyChain` stand in for one
+  ``AESGCM`` / X25519 private key, always encrypt with the current key and
+  open with whichever generation authenticates, so the code that reads
+  objects is the same with one key or several.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import blake3
 from cryptography.exceptions import InvalidTag
@@ -34,9 +43,12 @@ __all__ = [
     "NONCE_SIZE",
     "PUBLIC_SEAL_OVERHEAD",
     "TAG_SIZE",
+    "AeadChain",
     "MasterKey",
+    "PrivateKeyChain",
     "derive_key",
     "hkdf",
+    "older_opened",
     "open_sealed",
     "open_sealed_by",
     "seal",
@@ -59,12 +71,105 @@ def hkdf(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
 
+class AeadChain:
+    """AES-256-GCM with the current key and older key generations; duck-types the ``AESGCM`` calls made here.
+
+    ``encrypt`` always uses the current key.  ``decrypt`` tries the key that
+    opened the previous message first (runs of objects of one generation cost
+    one attempt each), then the others, current first; it raises
+    ``InvalidTag`` only when no generation authenticates the message.  A
+    failed attempt costs about one decryption of the message.  Thread-safe.
+    ``older_opened`` counts messages only an older generation opened.
+    """
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("a key chain needs at least the current key")
+        self._aeads = [AESGCM(k) for k in keys]
+        self._last = 0
+        self._lock = threading.Lock()
+        self.older_opened = 0
+
+    @property
+    def generations(self) -> int:
+        """How many keys the chain holds (the current one included)."""
+        return len(self._aeads)
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        return self._aeads[0].encrypt(nonce, data, associated_data)
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        first = self._last
+        for index in _attempt_order(first, len(self._aeads)):
+            try:
+                plaintext = self._aeads[index].decrypt(nonce, data, associated_data)
+            except InvalidTag:
+                continue
+            self._opened(index)
+            return plaintext
+        raise InvalidTag()
+
+    def _opened(self, index: int) -> None:
+        self._last = index
+        if index:
+            with self._lock:
+                self.older_opened += 1
+
+
+def _attempt_order(first: int, count: int) -> list[int]:
+    """``first`` (the key that worked last time), then every other key, current (0) first."""
+    return [first, *(i for i in range(count) if i != first)]
+
+
+class PrivateKeyChain:
+    """The X25519 private keys of the current and older generations, for :func:`open_sealed_by`.
+
+    Where the code uses the key itself (``public_key()``, ``exchange()``) it
+    acts as the current generation's key; :func:`open_sealed_by` tries every
+    generation as :class:`AeadChain` does.  Thread-safe.
+    """
+
+    def __init__(self, keys: Sequence[X25519PrivateKey]) -> None:
+        if not keys:
+            raise ValueError("a key chain needs at least the current key")
+        self.keys = list(keys)
+        self._last = 0
+        self._lock = threading.Lock()
+        self.older_opened = 0
+
+    def public_key(self) -> X25519PublicKey:
+        return self.keys[0].public_key()
+
+    def exchange(self, peer_public_key: X25519PublicKey) -> bytes:
+        return self.keys[0].exchange(peer_public_key)
+
+    def attempt_order(self) -> list[int]:
+        return _attempt_order(self._last, len(self.keys))
+
+    def opened(self, index: int) -> None:
+        self._last = index
+        if index:
+            with self._lock:
+                self.older_opened += 1
+
+
+def older_opened(*openers: object) -> int:
+    """How many messages older key generations opened through these chains (0 for plain keys)."""
+    return sum(int(getattr(o, "older_opened", 0)) for o in openers)
+
+
 @dataclass(frozen=True)
 class MasterKey:
-    """The repository's secret: never stored unwrapped."""
+    """The repository's secret: never stored unwrapped.
+
+    ``older`` holds the master keys of earlier generations (newest first)
+    that this one still reads after ``key rotate``; they never encrypt
+    anything.  ``to_bytes`` and the key slots cover the current key only.
+    """
 
     enc_key: bytes
     id_key: bytes
+    older: tuple[MasterKey, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -79,12 +184,30 @@ class MasterKey:
     def to_bytes(self) -> bytes:
         return self.enc_key + self.id_key
 
+    @property
+    def current(self) -> MasterKey:
+        """This generation alone, without the older keys."""
+        return MasterKey(self.enc_key, self.id_key) if self.older else self
+
+    def with_older(self, older: Sequence[MasterKey]) -> MasterKey:
+        """This key, also reading what ``older`` (newest first) sealed."""
+        return MasterKey(self.enc_key, self.id_key, tuple(k.current for k in older))
+
     def content_id(self, data: bytes | memoryview) -> bytes:
         """Keyed BLAKE3 of plaintext: the ID of a blob."""
         return blake3.blake3(data, key=self.id_key).digest()
 
     def aead(self) -> AESGCM:
-        return AESGCM(self.enc_key)
+        """AES-256-GCM with ``enc_key``; with older generations, an :class:`AeadChain` standing in for it."""
+        if not self.older:
+            return AESGCM(self.enc_key)
+        return cast(AESGCM, AeadChain([self.enc_key, *(k.enc_key for k in self.older)]))
+
+    def index_aead(self) -> AESGCM:
+        """AES-256-GCM with the index key (write-only extension), chained like :meth:`aead`."""
+        if not self.older:
+            return AESGCM(self.index_key)
+        return cast(AESGCM, AeadChain([self.index_key, *(k.index_key for k in self.older)]))
 
     @cached_property
     def index_key(self) -> bytes:
@@ -93,12 +216,19 @@ class MasterKey:
 
     @cached_property
     def private_key(self) -> X25519PrivateKey:
-        """The X25519 key that opens what write-only hosts sealed; derived, never stored."""
-        return X25519PrivateKey.from_private_bytes(hkdf(self.to_bytes(), INFO_X25519))
+        """The X25519 key that opens what write-only hosts sealed; derived, never stored.
+
+        With older generations, a :class:`PrivateKeyChain` that also opens
+        what was sealed to their public keys.
+        """
+        own = X25519PrivateKey.from_private_bytes(hkdf(self.to_bytes(), INFO_X25519))
+        if not self.older:
+            return own
+        return cast(X25519PrivateKey, PrivateKeyChain([own, *(k.private_key for k in self.older)]))
 
     @cached_property
     def public_key(self) -> bytes:
-        """The raw 32-byte X25519 public key given to write-only hosts."""
+        """The raw 32-byte X25519 public key given to write-only hosts (the current generation's)."""
         return self.private_key.public_key().public_bytes_raw()
 
     def __repr__(self) -> str:
@@ -144,10 +274,29 @@ def seal_to(public_key: bytes, plaintext: bytes | memoryview, aad: bytes) -> byt
     return eph_pub + seal(_sealing_key(shared, eph_pub, public_key), plaintext, aad)
 
 
-def open_sealed_by(private_key: X25519PrivateKey, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
-    """Open what :func:`seal_to` made; IntegrityError names ``what`` on any damage."""
+def open_sealed_by(
+    private_key: X25519PrivateKey | PrivateKeyChain, sealed: bytes | memoryview, aad: bytes, what: str
+) -> bytes:
+    """Open what :func:`seal_to` made; IntegrityError names ``what`` on any damage.
+
+    A :class:`PrivateKeyChain` (possibly passed where an X25519 key is
+    expected) tries each generation's key until one authenticates.
+    """
     if len(sealed) < PUBLIC_SEAL_OVERHEAD:
         raise IntegrityError(f"{what} is truncated")
+    if not isinstance(private_key, PrivateKeyChain):
+        return _open_sealed_by_one(private_key, sealed, aad, what)
+    for index in private_key.attempt_order():
+        try:
+            plaintext = _open_sealed_by_one(private_key.keys[index], sealed, aad, what)
+        except IntegrityError:
+            continue
+        private_key.opened(index)
+        return plaintext
+    raise IntegrityError(f"{what} failed authentication (damaged or tampered)")
+
+
+def _open_sealed_by_one(private_key: X25519PrivateKey, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
     view = memoryview(sealed)
     eph_pub = bytes(view[:PUBLIC_KEY_SIZE])
     try:

@@ -1,4 +1,4 @@
-"""The envelope of every whole-file object (config, index, snapshot, lock, pack header).
+"""The envelope of every whole-file object (config, index, snapshot, lock, pack header, keyring).
 
 Layout::
 
@@ -14,6 +14,10 @@ headers sealed to the repository's X25519 public key
 (``magic | kind | 2 | ephemeral public key (32) | nonce | ciphertext | tag``).
 A reader without the extension stops at the version byte with
 FormatVersionError instead of misreading.
+
+Kind ``K`` (a *keyring*, docs/format/v1.md section 14) holds the master keys
+of older generations after ``key rotate``; it is a version 1 envelope sealed
+with the current master key.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KIND_CONFIG",
     "KIND_INDEX",
+    "KIND_KEYRING",
     "KIND_LOCK",
     "KIND_PACK_HEADER",
     "KIND_SNAPSHOT",
@@ -53,6 +58,7 @@ KIND_INDEX = ord("I")
 KIND_SNAPSHOT = ord("S")
 KIND_LOCK = ord("L")
 KIND_PACK_HEADER = ord("P")
+KIND_KEYRING = ord("K")
 WRITE_ONLY_VERSION = 2
 SHARED_KINDS = frozenset({KIND_INDEX, KIND_LOCK})  # version 2: AES-GCM with the index key
 PUBLIC_KINDS = frozenset({KIND_SNAPSHOT, KIND_PACK_HEADER})  # version 2: sealed to the public key

@@ -13,6 +13,11 @@ changing a password rewrites one key file and never touches the data.
 A recovery slot (:func:`add_recovery_key`) is an ordinary slot whose password
 is a generated recovery code (``sitesnap.format.recovery``); :func:`unlock`
 accepts such a code in any spelling (case, spaces, dashes).
+
+After ``key rotate`` (docs/format/v1.md section 14) a slot may still exist
+that wraps a retired master key (left by an interrupted rotation, or an old
+password imported back): :func:`open_slots` yields every key the password
+opens, so the caller can pick the one that opens ``config``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import getpass
 import json
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +45,10 @@ __all__ = [
     "add_recovery_key",
     "export_key",
     "list_keys",
+    "open_slots",
     "read_key_file",
     "remove_key",
+    "slot_kdf",
     "store_key_file",
     "unlock",
 ]
@@ -129,16 +137,26 @@ def list_keys(storage: Storage) -> list[KeyInfo]:
 
 
 def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, str]:
-    """Try every key slot; returns (master key, key id) or raises WrongPassword.
+    """The first key slot ``password`` opens: (master key, key id); see :func:`open_slots` for errors."""
+    for found in open_slots(storage, password, location):
+        return found
+    raise WrongPassword()  # pragma: no cover - open_slots raises before yielding nothing
 
-    A damaged key file is skipped as long as another slot opens; if none opens
-    and some were damaged, the IntegrityError is raised instead of WrongPassword
-    so the user is not sent hunting for a password that was right.
+
+def open_slots(storage: Storage, password: str, location: str) -> Iterator[tuple[MasterKey, str]]:
+    """Every (master key, key id) that ``password`` opens, in slot order, one key derivation at a time.
+
+    Lazy, so a caller that stops at the first usable key pays for no other
+    slot.  When no slot opens at all it raises WrongPassword; or, if some
+    were damaged and none opened, the IntegrityError instead, so the user
+    is not sent hunting for a password that was right.  A damaged key file
+    is skipped as long as another slot opens.
     """
     ids = key_ids(storage)
     if not ids:
         raise RepositoryNotFound(location=location, detail="no key files")
     damaged: list[str] = []
+    opened = 0
     candidates = _password_spellings(password)
     for key_id in ids:
         try:
@@ -153,10 +171,22 @@ def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, s
                 damaged.append(key_id)
                 break
             if master is not None:
-                return master, key_id
+                opened += 1
+                yield master, key_id
+                break
+    if opened:
+        return
     if damaged and len(damaged) == len(ids):
         raise IntegrityError(f"every key file is damaged: {', '.join(d[:8] for d in damaged)}")
     raise WrongPassword()
+
+
+def slot_kdf(storage: Storage, key_id: str) -> dict[str, Any]:
+    """The key derivation settings of one slot (to give its replacement the same cost)."""
+    try:
+        return dict(_load_doc(storage, key_id)["kdf"])
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(f"key file {key_id[:8]} is malformed (no kdf)") from None
 
 
 def _password_spellings(password: str) -> list[str]:

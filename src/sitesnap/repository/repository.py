@@ -14,6 +14,13 @@ section 13): opened with a write-only key instead of a password, the
 repository seals new blobs, pack headers and snapshots to the public key,
 reads and writes version 2 index files and locks, and refuses every read of
 data or snapshots with WriteOnlyError.
+
+Key generations (docs/format/v1.md section 14): after ``key rotate`` the
+config has format version 2 and names its key generation; :meth:`open`
+picks the key slot whose master key opens ``config`` and loads the older
+generations from the keyring, so every reader also opens what older keys
+sealed (``MasterKey.older``), while everything new is sealed with the
+current key.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from sitesnap.errors import (
     RepositoryExists,
     RepositoryLocked,
     RepositoryNotFound,
+    RetiredKey,
     SnapshotNotFound,
     UsageError,
     WriteOnlyError,
@@ -67,8 +75,8 @@ from sitesnap.format.pack import PackBuilder, PackEntry, decode_pack_header
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node, decode_tree, encode_tree
 from sitesnap.ids import new_random_id
+from sitesnap.repository import keyring, writeonly
 from sitesnap.repository import keys as keyfiles
-from sitesnap.repository import writeonly
 from sitesnap.repository.lock import (
     LOCKS_PREFIX,
     LockInfo,
@@ -80,7 +88,7 @@ from sitesnap.repository.lock import (
 from sitesnap.repository.masterindex import MasterIndex
 from sitesnap.storage.base import Storage
 
-__all__ = ["RepoConfig", "Repository", "pack_name"]
+__all__ = ["KEY_GENERATIONS_FORMAT", "READABLE_FORMATS", "RepoConfig", "Repository", "pack_name", "require_format"]
 
 CONFIG_NAME = "config"
 INDEX_PREFIX = "index/"
@@ -89,9 +97,20 @@ DATA_PREFIX = "data/"
 PACK_TARGET = 16 << 20
 PACKS_PER_INDEX = 64
 READ_SPAN = 8 << 20
+# Repository format versions (config's "version"): 1 is written by init, 2 after a key rotation (section 14).
+KEY_GENERATIONS_FORMAT = 2
+READABLE_FORMATS = (FORMAT_VERSION, KEY_GENERATIONS_FORMAT)
 # Database dumps change in scattered rows: each changed row costs a whole chunk, so dump chunks are
 # small (8 KiB: a 1 % random-row change adds about 8 % of the dump, docs/performance.md).
 DUMP_AVG, DUMP_MIN, DUMP_MAX = 8 << 10, 2 << 10, 32 << 10
+
+
+def require_format(version: int, readable: tuple[int, ...] = READABLE_FORMATS) -> None:
+    """FormatVersionError unless a reader of the ``readable`` formats may read a config of ``version``."""
+    if version not in readable:
+        raise FormatVersionError(
+            f"repository format version {version}, this sitesnap reads {' and '.join(map(str, readable))}"
+        )
 
 
 def pack_name(pack_id: bytes | str) -> str:
@@ -107,6 +126,8 @@ class RepoConfig:
     chunker: ChunkerParams
     compression: int = 3
     dump_chunker: ChunkerParams | None = None
+    key_generation: int = 0  # format 2: how many times the master key was rotated
+    retired_slots: tuple[str, ...] = ()  # format 2: key slots that wrapped the previous master key
 
     @property
     def stream_chunker(self) -> ChunkerParams:
@@ -126,6 +147,9 @@ class RepoConfig:
         }
         if self.dump_chunker is not None:
             out["dump_chunker"] = self.dump_chunker.to_dict()
+        if self.version >= KEY_GENERATIONS_FORMAT:
+            out["key_generation"] = self.key_generation
+            out["retired_slots"] = list(self.retired_slots)
         return out
 
     @classmethod
@@ -138,6 +162,8 @@ class RepoConfig:
                 ChunkerParams.from_dict(data["chunker"]),
                 int(data.get("compression", 3)),
                 ChunkerParams.from_dict(data["dump_chunker"]) if "dump_chunker" in data else None,
+                int(data.get("key_generation", 0)),
+                tuple(str(k) for k in data.get("retired_slots", ())),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(f"config is malformed ({exc})") from None
@@ -167,6 +193,31 @@ class _NoMasterKey:
         raise WriteOnlyError("reading data")
 
 
+def _unlock_config(storage: Storage, raw: bytes, password: str, location: str) -> tuple[MasterKey, str, bytes]:
+    """(master key, key id, config plaintext) of the first slot ``password`` opens whose key opens ``config``."""
+    refused: list[MasterKey] = []
+    for master, key_id in keyfiles.open_slots(storage, password, location):
+        try:
+            return master, key_id, open_envelope(master.aead(), raw, KIND_CONFIG, "config")
+        except FormatVersionError:
+            raise
+        except IntegrityError:
+            refused.append(master)
+    _refuse_slots(storage, raw, refused)
+
+
+def _refuse_slots(storage: Storage, config_raw: bytes, refused: list[MasterKey]) -> NoReturn:
+    """Why no key the password opens fits ``config``: a damaged config, or only retired keys.
+
+    A key that opens a keyring is current (or was about to become so), and so
+    is any key when the repository has no keyring at all (never rotated):
+    then the config itself is damaged and its IntegrityError is raised.
+    """
+    if not keyring.keyring_ids(storage) or any(keyring.opens_a_keyring(storage, m) for m in refused):
+        open_envelope(refused[0].aead(), config_raw, KIND_CONFIG, "config")
+    raise RetiredKey()
+
+
 class Repository:
     """An open, unlocked repository.  Create with :meth:`init`, :meth:`open` or :meth:`open_write_only`."""
 
@@ -181,22 +232,16 @@ class Repository:
         shared_index: bool = False,
     ) -> None:
         self.storage = storage
-        self._master = master
-        self._id_key = master.id_key
-        self.config = config
-        self.key_id = key_id
         self.write_only = write_only
         # Index files and locks go into version 2 envelopes (readable with the index key)
         # on write-only hosts and once a write-only key exists for the repository.
         self.shared_index = shared_index or write_only is not None
         self.private_key: X25519PrivateKey | None
+        self._v1_aead: AESGCM | None
         if write_only is None:
-            self.aead = master.aead()
-            self._v1_aead: AESGCM | None = self.aead
-            self.index_aead = AESGCM(master.index_key)
-            self.public_key = master.public_key
-            self.private_key = master.private_key
+            self.adopt_master(master, config, key_id)
         else:
+            self._master, self._id_key, self.config, self.key_id = master, master.id_key, config, key_id
             self.aead = cast(AESGCM, _NoMasterKey())
             self._v1_aead = None
             self.index_aead = AESGCM(write_only.index_key)
@@ -270,19 +315,38 @@ class Repository:
         repo._index_loaded = True
         return repo
 
+    def adopt_master(self, master: MasterKey, config: RepoConfig, key_id: str) -> None:
+        """Use ``master`` (with the older generations it carries) from now on; ``key rotate`` calls this."""
+        self._master = master
+        self._id_key = master.id_key
+        self.config = config
+        self.key_id = key_id
+        self.aead = master.aead()
+        self._v1_aead = self.aead
+        self.index_aead = master.index_aead()
+        self.public_key = master.public_key
+        self.private_key = master.private_key
+
     @classmethod
     def open(cls, storage: Storage, password: str) -> Repository:
+        """Unlock with ``password``: the first key slot whose master key opens ``config`` wins.
+
+        A slot that opens but whose key does not open ``config`` wraps a
+        retired master key (or the key of a rotation that never completed);
+        if only such slots open, RetiredKey.  In format 2 the older key
+        generations come from the keyring.
+        """
         location = storage.properties.url
         try:
             raw = storage.read(CONFIG_NAME)
         except ObjectNotFound:
             raise RepositoryNotFound(location=location) from None
         peek_header(raw, "config")
-        master, key_id = keyfiles.unlock(storage, password, location)
-        aead = master.aead()
-        config = RepoConfig.from_json(decode_json(open_envelope(aead, raw, KIND_CONFIG, "config"), "config"))
-        if config.version != FORMAT_VERSION:
-            raise FormatVersionError(f"repository format {config.version}, this sitesnap reads {FORMAT_VERSION}")
+        master, key_id, plain = _unlock_config(storage, raw, password, location)
+        config = RepoConfig.from_json(decode_json(plain, "config"))
+        require_format(config.version)
+        if config.version >= KEY_GENERATIONS_FORMAT:
+            master = master.with_older(keyring.scan_keyrings(storage, master, config.key_generation).older)
         return cls(storage, master, config, key_id, shared_index=writeonly.has_markers(storage))
 
     @classmethod
