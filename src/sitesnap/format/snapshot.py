@@ -9,6 +9,9 @@ A snapshot is a kind ``S`` envelope around JSON::
 
 ``original`` is present only in copies made by ``sitesnap copy`` (absent
 means null), so snapshots written before it existed read unchanged.
+``reencrypted_from`` is present only in a snapshot re-sealed by ``sitesnap
+key reencrypt``: the ID the same snapshot had before (its file was sealed
+with an older master key, so the re-sealed file has a new ID).
 
 Stored at ``snapshots/<storage id>``; its ID is that storage ID.
 """
@@ -41,6 +44,7 @@ class Snapshot:
     summary: dict[str, Any] = field(default_factory=dict)
     program_version: str = ""
     original: str | None = None  # the source snapshot's ID when this is a copy (``sitesnap copy``)
+    reencrypted_from: str | None = None  # the ID before ``key reencrypt`` re-sealed it
     id: str = ""  # filled in when loaded or saved; not part of the stored JSON
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +62,7 @@ class Snapshot:
             "summary": self.summary,
             "program_version": self.program_version,
             **({"original": self.original} if self.original else {}),
+            **({"reencrypted_from": self.reencrypted_from} if self.reencrypted_from else {}),
         }
 
     @classmethod
@@ -80,6 +85,7 @@ class Snapshot:
                 summary=dict(data.get("summary", {})),
                 program_version=str(data.get("program_version", "")),
                 original=str(data["original"]) if data.get("original") else None,
+                reencrypted_from=str(data["reencrypted_from"]) if data.get("reencrypted_from") else None,
                 id=snapshot_id,
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -132,8 +132,17 @@ def key_ids(storage: Storage) -> list[str]:
     return sorted(info.name[len(KEYS_PREFIX) :] for info in storage.list(KEYS_PREFIX) if "/" not in info.name[5:])
 
 
-def list_keys(storage: Storage) -> list[KeyInfo]:
-    return [_info(k, _load_doc(storage, k)) for k in key_ids(storage)]
+def list_keys(storage: Storage, *, skip_damaged: bool = False) -> list[KeyInfo]:
+    """Every slot; a damaged key file raises IntegrityError, or with ``skip_damaged`` is shown as ``(damaged)``."""
+    out: list[KeyInfo] = []
+    for key_id in key_ids(storage):
+        try:
+            out.append(_info(key_id, _load_doc(storage, key_id)))
+        except IntegrityError:
+            if not skip_damaged:
+                raise
+            out.append(KeyInfo(key_id, "", "", "", "(damaged)", ""))
+    return out
 
 
 def unlock(storage: Storage, password: str, location: str) -> tuple[MasterKey, str]:

@@ -9,7 +9,9 @@ use, and rewriting it is worth it), *delete* (nothing in use), *unindexed*
 Execution follows the write order of docs/format/v1.md §11, so a crash at
 any point loses nothing a snapshot references:
 
-1. used blobs of repacked packs are copied (verified, still sealed) into new packs;
+1. used blobs of repacked packs are copied (verified, still sealed) into new packs; a blob sealed
+   with an older master key generation (after ``key rotate``) is re-sealed with the current key
+   on the way, so a pack whose header is current holds only current blobs (``reseal``);
 2. new index files are written naming *every* live pack, old index IDs in ``supersedes``;
 3. the old index files are deleted;
 4. packs no index names any more are deleted.
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sitesnap.errors import AppendOnlyError, IntegrityError, ObjectNotFound
-from sitesnap.format.blob import DATA, TREE, decode_blob, type_name
+from sitesnap.format.blob import DATA, TREE, type_name
 from sitesnap.format.crypto import storage_id
 from sitesnap.format.index import IndexFile
 from sitesnap.format.pack import PackBuilder, PackEntry
@@ -49,6 +51,7 @@ from sitesnap.repository.repository import (
     Repository,
     pack_name,
 )
+from sitesnap.repository.reseal import Resealer
 
 __all__ = [
     "PruneOptions",
@@ -247,21 +250,24 @@ class PrunePlan:
 
     def _repack(self, result: PruneResult, tracker: Tracker) -> None:
         builders = {DATA: PackBuilder(), TREE: PackBuilder()}
+        resealer = Resealer(self.repo.master)
         for pack_id, entries in self.repack.items():
             raw = self.repo.storage.read(pack_name(pack_id))
             for e in entries:
                 sealed = raw[e.offset : e.offset + e.length]
+                write_only = e.write_only
                 try:
-                    decode_blob(self.repo.master, self.repo.aead, e.type, e.id, sealed, e.plain_size,
-                                write_only=e.write_only)
+                    resealed = resealer.blob(e, sealed)
                 except IntegrityError as exc:
                     raise IntegrityError(
                         f"pack {pack_id.hex()[:16]}: {type_name(e.type)} blob {e.id.hex()[:16]} is in use and "
                         f"damaged ({exc.message}); nothing was deleted",
                         hint="Run 'sitesnap repair snapshots' to find the snapshots that use it.",
                     ) from None
+                if resealed is not None:
+                    sealed, write_only = resealed, False
                 builder = builders[e.type]
-                builder.add(e.type, e.id, sealed, e.plain_size, write_only=e.write_only)
+                builder.add(e.type, e.id, sealed, e.plain_size, write_only=write_only)
                 if builder.size >= self.repo.pack_target:
                     self._write_pack(builder, result)
                     builders[e.type] = PackBuilder()
