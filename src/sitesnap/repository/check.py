@@ -7,6 +7,12 @@ that fits its blobs.  ``read_data`` also reads every pack (or a subset),
 checks its name against its content, its header against the index, and
 decrypts and hash-checks every blob.
 
+Key generations (docs/format/v1.md section 14): the config must open with
+the current key alone and, in format 2, a keyring of its generation must
+open; keyrings, key slots and write-only markers left by an interrupted
+rotation are warnings, not errors (nothing reads them).  While older keys
+are kept, a warning says how many of the objects read were sealed with them.
+
 Problems are collected, not raised, so one run names all the damage.
 """
 
@@ -20,12 +26,19 @@ from typing import Any
 
 from sitesnap.errors import IntegrityError, ObjectNotFound, StorageError
 from sitesnap.format.blob import DATA, decode_blob, type_name
-from sitesnap.format.crypto import storage_id
+from sitesnap.format.crypto import older_opened, storage_id
 from sitesnap.format.envelope import KIND_CONFIG, open_envelope
 from sitesnap.format.pack import split_pack_tail
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
+from sitesnap.repository import keyring, writeonly
 from sitesnap.repository import keys as keyfiles
-from sitesnap.repository.repository import CONFIG_NAME, DATA_PREFIX, Repository, pack_name
+from sitesnap.repository.repository import (
+    CONFIG_NAME,
+    DATA_PREFIX,
+    KEY_GENERATIONS_FORMAT,
+    Repository,
+    pack_name,
+)
 
 __all__ = ["CheckReport", "check_repository"]
 
@@ -42,6 +55,9 @@ class CheckReport:
     bytes_read: int = 0
     damaged_snapshots: list[str] = field(default_factory=list)
     damaged_packs: list[str] = field(default_factory=list)
+    key_generation: int = 0
+    older_keys: int = 0
+    older_sealed: int = 0  # objects read that only an older key generation opened
 
     @property
     def ok(self) -> bool:
@@ -60,6 +76,9 @@ class CheckReport:
             "bytes_read": self.bytes_read,
             "damaged_snapshots": self.damaged_snapshots,
             "damaged_packs": self.damaged_packs,
+            "key_generation": self.key_generation,
+            "older_keys": self.older_keys,
+            "older_sealed": self.older_sealed,
         }
 
 
@@ -98,7 +117,10 @@ def check_repository(
     repo.require_read("check")
     report = CheckReport()
     tracker = Tracker("check", sink)
+    openers = (repo.aead, repo.index_aead, repo.master.private_key)
+    opened_before = older_opened(*openers)
     _check_config_and_keys(repo, report)
+    _check_generations(repo, report)
     tracker.update(force=True, phase="index")
     for index_id in repo.load_index(strict=False):
         report.errors.append(f"index {index_id}: damaged or unreadable")
@@ -120,6 +142,14 @@ def check_repository(
         _read_packs(repo, packs, chosen, report, tracker)
         if subset is None:
             _check_unreferenced_names(repo, unreferenced, report)
+    report.older_sealed = older_opened(*openers) - opened_before
+    if report.older_keys:
+        report.warnings.append(
+            f"key generation {report.key_generation} keeps {report.older_keys} older master key(s): "
+            f"{report.older_sealed} of the objects read were sealed with them"
+            + ("" if read_data else " (data packs not read)")
+            + "; 'sitesnap key reencrypt' rewrites them and drops the older keys"
+        )
     tracker.finish()
     return report
 
@@ -131,7 +161,7 @@ def _bad_snapshot(report: CheckReport, sid: str, exc: Exception) -> None:
 
 def _check_config_and_keys(repo: Repository, report: CheckReport) -> None:
     try:
-        open_envelope(repo.aead, repo.storage.read(CONFIG_NAME), KIND_CONFIG, "config")
+        open_envelope(repo.master.current.aead(), repo.storage.read(CONFIG_NAME), KIND_CONFIG, "config")
     except (IntegrityError, StorageError) as exc:
         report.errors.append(f"config: {exc}")
     for key_id in keyfiles.key_ids(repo.storage):
@@ -142,6 +172,39 @@ def _check_config_and_keys(repo: Repository, report: CheckReport) -> None:
             continue
         if storage_id(raw) != key_id:
             report.errors.append(f"key {key_id}: content does not match its name (damaged)")
+
+
+def _check_generations(repo: Repository, report: CheckReport) -> None:
+    """The keyring in force, and what an interrupted rotation or re-encryption left behind."""
+    config = repo.config
+    current = repo.master.current
+    report.key_generation = config.key_generation
+    report.older_keys = len(repo.master.older)
+    try:
+        scan = keyring.scan_keyrings(repo.storage, current, config.key_generation)
+    except StorageError as exc:
+        report.errors.append(f"keyring: cannot list ({exc})")
+        return
+    for keyring_id in scan.damaged:
+        report.errors.append(f"keyring {keyring_id}: damaged (content does not match its name, or malformed)")
+    if config.version >= KEY_GENERATIONS_FORMAT and scan.chosen is None:
+        report.errors.append(
+            f"keyring: none of generation {config.key_generation} opens with the current key; "
+            "what older keys sealed cannot be read"
+        )
+    for keyring_id in scan.leftovers:
+        report.warnings.append(f"keyring {keyring_id}: left by an interrupted rotation or re-encryption "
+                               "(not used; 'sitesnap key reencrypt' removes it)")
+    present = set(keyfiles.key_ids(repo.storage))
+    for key_id in sorted(present.intersection(config.retired_slots)):
+        report.warnings.append(f"key {key_id}: wraps a retired master key (left by an interrupted rotation); "
+                               f"remove it with 'sitesnap key remove {key_id[:8]}'")
+    if config.version >= KEY_GENERATIONS_FORMAT:
+        for public_key in writeonly.marker_public_keys(repo.storage) - {current.public_key}:
+            report.warnings.append(
+                f"write-only key {public_key.hex()[:16]}: belongs to a retired master key (left by an interrupted "
+                "rotation); 'sitesnap key rotate' removes it, or delete its writeonly/ marker"
+            )
 
 
 def _pack_extent(entries: list[Any]) -> int:

@@ -1,4 +1,7 @@
-"""``key list|add|remove|passwd|recovery|export|import``: key slots; the data is never re-encrypted."""
+"""``key list|add|remove|passwd|recovery|export|import``: key slots; the data is never re-encrypted.
+
+``key rotate`` and ``key reencrypt`` (a new master key) live in ``rotation``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ import sys
 
 import click
 
+from sitesnap.cli.commands.rotation import key_reencrypt, key_rotate
 from sitesnap.cli.context import AppContext, pass_app
 from sitesnap.errors import UsageError
 
 
 @click.group()
 def key() -> None:
-    """Manage the repository's passwords (key slots)."""
+    """Manage the repository's passwords (key slots) and its master key."""
 
 
 def _new_password(app: AppContext, new_password_file: str | None) -> str:
@@ -210,5 +214,8 @@ def _done(app: AppContext, what: str, key_id: str) -> None:
     else:
         app.output.always(f"key {key_id[:8]} {what}")
 
+
+key.add_command(key_rotate)
+key.add_command(key_reencrypt)
 
 COMMANDS = [key]
