@@ -193,6 +193,14 @@ class _NoMasterKey:
         raise WriteOnlyError("reading data")
 
 
+def _opens_index(index_aead: AESGCM, raw: bytes, what: str) -> bool:
+    try:
+        open_envelope(None, raw, KIND_INDEX, what, index_aead=index_aead)
+    except IntegrityError:
+        return False
+    return True
+
+
 def _unlock_config(storage: Storage, raw: bytes, password: str, location: str) -> tuple[MasterKey, str, bytes]:
     """(master key, key id, config plaintext) of the first slot ``password`` opens whose key opens ``config``."""
     refused: list[MasterKey] = []
@@ -396,15 +404,19 @@ class Repository:
         rewritten with the index key (new file first, then the old one is
         deleted, as ``prune`` does), so hosts deduplicate against all data
         stored so far; from now on every password holder writes index files
-        and locks that hosts can read.  Idempotent.
+        and locks that hosts can read.  Index files sealed with an older key
+        generation's index key (before ``key rotate``) are re-sealed too.
+        Idempotent.
         """
         key = self.write_only_key()
+        host_readable = AESGCM(key.index_key)
         with self.lock(exclusive=True, operation="write-only export"):
             writeonly.write_marker(self.storage, key.public_key, label)
             self.shared_index = True
             for index_id in self.list_ids(INDEX_PREFIX):
                 raw = self.storage.read(INDEX_PREFIX + index_id)
-                if peek_header(raw, f"index {index_id[:8]}")[1] != FORMAT_VERSION:
+                what = f"index {index_id[:8]}"
+                if peek_header(raw, what)[1] != FORMAT_VERSION and _opens_index(host_readable, raw, what):
                     continue
                 old = self.read_index(index_id)
                 self.write_index(IndexFile(old.packs, [bytes.fromhex(index_id)]))
