@@ -19,7 +19,7 @@ import pytest
 
 from sitesnap.engine.backup import backup_paths
 from sitesnap.engine.restorer import Restorer
-from sitesnap.errors import AppendOnlyError, FormatVersionError, IntegrityError
+from sitesnap.errors import AppendOnlyError, FormatVersionError, IntegrityError, WrongPassword
 from sitesnap.format.blob import decode_blob
 from sitesnap.format.crypto import MasterKey
 from sitesnap.format.envelope import (
@@ -63,7 +63,7 @@ def slot_key(repo_dir: Path, password: str) -> MasterKey:
     for slot in (repo_dir / "keys").iterdir():
         try:
             return read_key_file(slot.read_bytes(), password)
-        except Exception:  # noqa: BLE001 - another slot's password
+        except WrongPassword:  # a slot of another password
             continue
     raise AssertionError("no slot opens")
 
