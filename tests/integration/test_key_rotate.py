@@ -333,3 +333,30 @@ def test_frozen_v1_repository_rotates_and_reencrypts(tmp_path: Path, tree_state:
         repo.load_index()
         Restorer(repo, Tracker("restore")).restore_tree(repo.find_snapshot(new_first).tree, str(tmp_path / "b"))
         assert tree_state(tmp_path / "b" / "site") == tree_state(tmp_path / "a" / "site")
+
+
+def _flip(path: Path, byte: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[byte] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_damage_after_a_rotation_is_damage_not_a_retired_password(
+        make_repo: Callable[..., Repository], run_cli: Callable[..., Any], tmp_path: Path, password: str) -> None:
+    repo_dir, src = tmp_path / "repo", tmp_path / "site"
+    make_tree(src, 5)
+    repo = make_repo(repo_dir)
+    backup_paths(repo, [str(src)])
+    plan_rotate(repo).execute(password)
+    repo.close()
+    good = {p: p.read_bytes() for p in (repo_dir / "config", next((repo_dir / "keyring").iterdir()))}
+    _flip(repo_dir / "config", 40)
+    res = run_cli("snapshots", repo=repo_dir)
+    assert res.code == 14 and "config" in res.stderr and "retired" not in res.stderr, res.stderr
+    (repo_dir / "config").write_bytes(good[repo_dir / "config"])
+    keyring_file = next((repo_dir / "keyring").iterdir())
+    _flip(keyring_file, 30)
+    res = run_cli("check", repo=repo_dir)
+    assert res.code == 14 and keyring_file.name in res.stderr, res.stderr
+    keyring_file.write_bytes(good[keyring_file])
+    assert run_cli("check", "--read-data", repo=repo_dir).code == 0
