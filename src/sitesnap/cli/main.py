@@ -12,6 +12,7 @@ from sitesnap.cli.commands import register
 from sitesnap.cli.context import AppContext
 from sitesnap.cli.output import Output
 from sitesnap.errors import Interrupted, SitesnapError, UsageError
+from sitesnap.process import tune_allocator
 
 __all__ = ["cli", "main"]
 
@@ -79,6 +80,7 @@ def _report(exc: SitesnapError, output: Output | None) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; SitesnapError becomes a one-line message and its exit code."""
+    tune_allocator()
     app = AppContext()
     ctx_output = [app.output]
     try:

@@ -53,18 +53,22 @@ def _split_type(raw_type: int) -> tuple[int, bool]:
 
 
 class PackBuilder:
-    """Accumulates sealed blobs in memory; not thread-safe (the caller holds a lock)."""
+    """Accumulates sealed blobs in memory; not thread-safe (the caller holds a lock).
+
+    The pack is built in one ``bytearray`` that :meth:`finish` completes and
+    hands over as is: no second copy of the pack is ever made (the storage
+    backend writes from the buffer).  A large buffer lives in its own memory
+    mapping, so growing it remaps pages instead of copying them, and freeing
+    it returns the memory to the system at once.
+    """
 
     def __init__(self) -> None:
-        # Sealed blobs are kept as they are and joined once in finish(): growing
-        # one buffer would copy every blob again and leave freed arenas behind.
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._buf = bytearray()
         self.entries: list[PackEntry] = []
 
     @property
     def size(self) -> int:
-        return self._size
+        return len(self._buf)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -72,14 +76,18 @@ class PackBuilder:
     def add(
         self, blob_type: int, blob_id: bytes, sealed: bytes, plain_size: int, *, write_only: bool = False
     ) -> PackEntry:
-        entry = PackEntry(blob_type, blob_id, self._size, len(sealed), plain_size, write_only)
-        self._parts.append(sealed)
-        self._size += len(sealed)
+        entry = PackEntry(blob_type, blob_id, len(self._buf), len(sealed), plain_size, write_only)
+        self._buf += sealed
         self.entries.append(entry)
         return entry
 
-    def finish(self, aead: AESGCM | None, compressor: Compressor, *, public_key: bytes | None = None) -> bytes:
-        """The complete pack file's bytes; with ``public_key``, the header is sealed to it (version 2)."""
+    def finish(
+        self, aead: AESGCM | None, compressor: Compressor, *, public_key: bytes | None = None
+    ) -> bytearray:
+        """The complete pack file; with ``public_key``, the header is sealed to it (version 2).
+
+        The builder is empty afterwards; the returned buffer is the caller's.
+        """
         header = b"".join(
             _ENTRY.pack(type_byte(e.type, e.write_only), e.id, e.length, e.plain_size) for e in self.entries
         )
@@ -89,10 +97,10 @@ class PackBuilder:
             sealed = seal_envelope(aead, compressor, KIND_PACK_HEADER, header)
         else:
             raise ValueError("a pack header needs the master key or the public key")
-        self._parts.append(sealed)
-        self._parts.append(_TAIL.pack(len(sealed)))
-        raw = b"".join(self._parts)
-        self._parts = []
+        raw = self._buf
+        raw += sealed
+        raw += _TAIL.pack(len(sealed))
+        self._buf = bytearray()
         return raw
 
 

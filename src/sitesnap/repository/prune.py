@@ -278,7 +278,7 @@ class PrunePlan:
 
     def _write_pack(self, builder: PackBuilder, result: PruneResult) -> None:
         raw = builder.finish(self.repo.aead, self.repo.compressor)
-        pack_id = bytes.fromhex(storage_id(raw))
+        pack_id = bytes.fromhex(storage_id(memoryview(raw)))
         self.repo.storage.write(pack_name(pack_id), raw)
         self._new_packs[pack_id] = list(builder.entries)
         result.packs_written += 1

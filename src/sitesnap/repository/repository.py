@@ -264,8 +264,11 @@ class Repository:
         self._unindexed: dict[bytes, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
         self._upload_pool: ThreadPoolExecutor | None = None
-        # A local disk gains nothing from two packs in flight; network backends hide latency with two.
-        self._upload_slots = threading.BoundedSemaphore(1 if storage.properties.kind in ("local", "memory") else 2)
+        # Network backends hide latency with two packs in flight.  A local disk gains nothing
+        # from that: the thread that fills a pack writes it itself, so at most one full pack
+        # waits for the disk while the next fills (peak memory, docs/performance.md).
+        self._sync_uploads = storage.properties.kind in ("local", "memory")
+        self._upload_slots = threading.BoundedSemaphore(1 if self._sync_uploads else 2)
         self._index_loaded = False
         self.unreadable_indexes: list[str] = []
         self.foreign_locks: list[str] = []
@@ -556,8 +559,11 @@ class Repository:
         return blob_id, len(encoded.sealed)
 
     def _submit_pack(self, builder: PackBuilder) -> None:
-        """Seal and upload one pack in the background (at most two in flight)."""
+        """Seal and upload one pack: here on a local disk, else in the background (at most two in flight)."""
         self._upload_slots.acquire()
+        if self._sync_uploads:
+            self._upload_pack(builder)
+            return
         if self._upload_pool is None:
             with self._lock:
                 if self._upload_pool is None:
@@ -571,7 +577,7 @@ class Repository:
         try:
             sealed_to = self.public_key if self.write_only is not None else None
             raw = builder.finish(self.aead, self.compressor, public_key=sealed_to)
-            pack_id = bytes.fromhex(storage_id(raw))
+            pack_id = bytes.fromhex(storage_id(memoryview(raw)))
             self.storage.write(pack_name(pack_id), raw)
             self.index.add_pack(pack_id, builder.entries)
             with self._lock:

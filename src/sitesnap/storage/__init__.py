@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sitesnap.storage.base import ObjectInfo, Storage, StorageProperties
+from sitesnap.storage.base import Buffer, ObjectInfo, Storage, StorageProperties
 from sitesnap.storage.registry import open_storage
 
-__all__ = ["ObjectInfo", "Storage", "StorageProperties", "open_storage"]
+__all__ = ["Buffer", "ObjectInfo", "Storage", "StorageProperties", "open_storage"]

@@ -34,7 +34,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectInfo", "Storage", "StorageProperties", "check_name"]
+__all__ = ["Buffer", "ObjectInfo", "Storage", "StorageProperties", "check_name"]
+
+# What ``write`` accepts: packs are written straight from the bytearray they were built in.
+Buffer = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Storage(Protocol):
 
     def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None: ...
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None: ...
 
     def delete(self, name: str) -> None: ...
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from sitesnap.errors import StorageError
-from sitesnap.storage.base import ObjectInfo, Storage, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, Storage, check_name
 from sitesnap.storage.local import TEMP_PREFIX, LocalStorage
 
 __all__ = ["FaultRule", "FaultyStorage", "SimulatedCrash"]
@@ -197,7 +197,7 @@ class FaultyStorage:
                 data = data[: len(data) // 2]
         return data
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         rules = self._decide("write", check_name(name))
         self._raise_before(rules, "write", name)
         for rule in rules:
@@ -208,7 +208,7 @@ class FaultyStorage:
         self.inner.write(name, data, exclusive=exclusive)
         self._raise_after(rules, "write", name)
 
-    def _leave_partial(self, name: str, data: bytes) -> None:
+    def _leave_partial(self, name: str, data: Buffer) -> None:
         """Leave what a writer killed mid-write leaves: on a local disk, a half temp file.
 
         Other backends never expose an unfinished upload, so nothing visible remains.

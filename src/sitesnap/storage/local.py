@@ -30,7 +30,7 @@ from sitesnap.errors import (
     PermissionDenied,
     StorageError,
 )
-from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.options import reject_unknown
 
 __all__ = ["TEMP_PREFIX", "LocalStorage", "from_url", "translate_os_error"]
@@ -141,7 +141,7 @@ class LocalStorage:
         finally:
             os.close(fd)
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         path = self._path(name)
         if exclusive and path.exists():
             raise ObjectExists(name)
@@ -250,7 +250,7 @@ def _pread_all(fd: int, length: int, offset: int) -> bytes:
     return b"".join(chunks)
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _write_synced(path: Path, data: Buffer) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         view = memoryview(data)
@@ -262,7 +262,7 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _link_exclusive(tmp: Path, path: Path, data: bytes, name: str) -> None:
+def _link_exclusive(tmp: Path, path: Path, data: Buffer, name: str) -> None:
     """Publish ``tmp`` as ``path`` only if ``path`` does not exist yet.
 
     ``link()`` fails atomically with EEXIST.  On file systems without hard

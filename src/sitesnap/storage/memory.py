@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from sitesnap.errors import ObjectExists, ObjectNotFound
-from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 
 __all__ = ["MemoryStorage"]
 
@@ -37,7 +37,7 @@ class MemoryStorage:
         end = len(data) if length is None else offset + length
         return data[offset:end]
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         check_name(name)
         with self._lock:
             if exclusive and name in self.objects:

@@ -39,7 +39,7 @@ from obstore.exceptions import (
 from obstore.store import S3Store
 
 from sitesnap.errors import ConfigError, ObjectExists, ObjectNotFound, PermissionDenied, StorageError
-from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.options import as_bool, reject_unknown, secret_value
 
 __all__ = ["PRESETS", "S3Options", "S3Storage", "from_url"]
@@ -324,7 +324,7 @@ class S3Storage:
         self.stat(name)  # the range starts at or past the end: exists → b""
         return b""
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         check_name(name)
         with self._slots:
             try:
@@ -339,7 +339,7 @@ class S3Storage:
         if self.opts.object_lock_mode and not name.startswith(self.opts.object_lock_exempt):
             self._retain(name)
 
-    def _put(self, store: S3Store, name: str, data: bytes) -> None:
+    def _put(self, store: S3Store, name: str, data: Buffer) -> None:
         obstore.put(
             store,
             name,
@@ -349,7 +349,7 @@ class S3Storage:
             max_concurrency=self.opts.upload_concurrency,
         )
 
-    def _put_exclusive(self, name: str, data: bytes) -> None:
+    def _put_exclusive(self, name: str, data: Buffer) -> None:
         mode = self.opts.conditional_put
         if mode == "etag":
             obstore.put(self._store, name, data, mode="create", use_multipart=False)

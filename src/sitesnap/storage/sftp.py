@@ -37,7 +37,7 @@ from sitesnap.errors import (
     PermissionDenied,
     StorageError,
 )
-from sitesnap.storage.base import ObjectInfo, StorageProperties, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.local import TEMP_PREFIX
 from sitesnap.storage.options import reject_unknown, secret_value
 
@@ -222,7 +222,7 @@ class SFTPStorage:
 
         return self._run(go(), name)
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         path = self._path(name)
         directory, base = posixpath.split(path)
         tmp = posixpath.join(directory, f"{TEMP_PREFIX}{base}.{secrets.token_hex(6)}")
@@ -234,7 +234,7 @@ class SFTPStorage:
                 self._dirs.add(directory)
             try:
                 async with sftp.open(tmp, "wb") as f:
-                    await f.write(data, 0)
+                    await f.write(data if isinstance(data, bytes) else bytes(data), 0)
                     await _fsync(f)
                 if exclusive:
                     await self._rename_exclusive(sftp, tmp, path, name)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from sitesnap.errors import AppendOnlyError, ObjectExists, ObjectNotFound, StorageError
-from sitesnap.storage.base import ObjectInfo, Storage, check_name
+from sitesnap.storage.base import Buffer, ObjectInfo, Storage, check_name
 from sitesnap.storage.faulty import FaultyStorage, SimulatedCrash
 
 __all__ = [
@@ -53,7 +53,7 @@ class Wrapper:
     def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         return self.inner.read(name, offset, length)
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         self.inner.write(name, data, exclusive=exclusive)
 
     def delete(self, name: str) -> None:
@@ -134,7 +134,7 @@ class RetryStorage(Wrapper):
     def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         return self._call("read", lambda: self.inner.read(name, offset, length))
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         if not exclusive:
             self._call("write", lambda: self.inner.write(name, data))
             return
@@ -154,7 +154,7 @@ class RetryStorage(Wrapper):
 
         self._call("write", attempt)
 
-    def _holds(self, name: str, data: bytes) -> bool:
+    def _holds(self, name: str, data: Buffer) -> bool:
         try:
             return self._call("read", lambda: self.inner.read(name)) == data
         except ObjectNotFound:
@@ -235,7 +235,7 @@ class LimitedStorage(Wrapper):
             self.download.take(len(data))
         return data
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         if self.upload is not None:
             self.upload.take(len(data))
         self.inner.write(name, data, exclusive=exclusive)
@@ -263,7 +263,7 @@ class AppendOnlyStorage(Wrapper):
             raise AppendOnlyError(f"cannot delete {name}: the repository is append-only")
         self.inner.delete(name)
 
-    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+    def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         if exclusive or self._exempt(name):
             self.inner.write(name, data, exclusive=exclusive)
             return
