@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import base64
 import getpass
+import hashlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,13 +219,37 @@ def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None
     Malformed fields raise (KeyError, ValueError, IntegrityError...): the
     caller counts the file as damaged.
     """
+    memo = _memo_key(doc, password)
+    with _UNWRAPPED_LOCK:
+        known = _UNWRAPPED.get(memo)
+    if known is not None:
+        return known
     kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
     sealed = base64.b64decode(doc["data"])
     try:
         raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
     except IntegrityError:
         return None
-    return MasterKey.from_bytes(raw)
+    master = MasterKey.from_bytes(raw)
+    with _UNWRAPPED_LOCK:
+        _UNWRAPPED[memo] = master
+    return master
+
+
+# Master keys this process has already unwrapped, by key slot content and password.  The
+# key derivation is deliberately slow (0.1-0.3 s, 64 MiB with Argon2id); a scheduler, web
+# server or Celery worker opens the same repository for every job with the same password,
+# which it holds in memory anyway.  The slot's salt and wrapped key fully determine the
+# result, so an entry can never be stale; a removed slot is simply no longer tried.  The
+# password is kept only as a keyed hash under a random per-process key.
+_UNWRAPPED: dict[tuple[str, str, str, bytes], MasterKey] = {}
+_UNWRAPPED_LOCK = threading.Lock()
+_MEMO_SECRET = os.urandom(32)
+
+
+def _memo_key(doc: dict[str, Any], password: str) -> tuple[str, str, str, bytes]:
+    digest = hashlib.blake2b(password.encode("utf-8", "surrogatepass"), key=_MEMO_SECRET).digest()
+    return str(doc["salt"]), str(doc["data"]), json.dumps(doc["kdf"], sort_keys=True), digest
 
 
 def export_key(storage: Storage, key_id: str) -> tuple[str, bytes]:
