@@ -40,7 +40,7 @@ class BlobStore(Protocol):
     """What the archiver needs of a repository, and nothing more."""
 
     def save_blob(
-        self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None
+        self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None, *, dump: bool = False
     ) -> tuple[bytes, int]: ...
 
     def has_blob(self, blob_type: int, blob_id: bytes) -> bool: ...
@@ -209,18 +209,18 @@ class Archiver:
             self._local.chunker = chunker
         return chunker
 
-    def _save_data(self, chunk: bytes | memoryview) -> tuple[bytes, int]:
+    def _save_data(self, chunk: bytes | memoryview, *, dump: bool = False) -> tuple[bytes, int]:
         blob_id = self.store.content_id(chunk)
         if self.store.has_blob(DATA, blob_id):
             return blob_id, 0
-        saved_id, added = self.store.save_blob(DATA, chunk, blob_id)
+        saved_id, added = self.store.save_blob(DATA, chunk, blob_id, dump=dump)
         if added:
             with self._lock:
                 self.summary.bytes_added += added
         return saved_id, added
 
     def _save_batch(self, chunks: list[bytes]) -> list[tuple[bytes, int]]:
-        return [self._save_data(c) for c in chunks]
+        return [self._save_data(c, dump=True) for c in chunks]
 
     def _warn(self, warning: ScanWarning) -> None:
         with self._lock:
