@@ -62,3 +62,21 @@ def test_byte_by_byte_and_truncated() -> None:
     cut = PgPlainScanner()
     cut.feed(PG[: PG.index(b"\\.\n\n")])
     assert not cut.complete
+
+
+_FIELD = st.sampled_from([b"\\N", b"\\\\.", b"a\\tb", b"x", b"\\\\", b"3.14", b"\\.x", b"end\\\\"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(_FIELD, min_size=1, max_size=40), max_size=300),
+       cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=30))
+def test_pg_counts_rows_full_of_escapes(rows: list[list[bytes]], cuts: list[int]) -> None:
+    """Rows dense with backslashes (NULLs, escaped backslashes, ``\\\\.`` in data) count exactly."""
+    body = b"".join(b"\t".join(r) + b"\n" for r in rows)
+    dump = (b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: postgres\n--\n\n"
+            b"COPY public.t (a) FROM stdin;\n" + body + b"\\.\n\n"
+            b"--\n-- PostgreSQL database dump complete\n--\n")
+    scanner = PgPlainScanner()
+    _feed(scanner, dump, cuts)
+    assert scanner.tables == {"public.t": len(rows)}
+    assert scanner.complete

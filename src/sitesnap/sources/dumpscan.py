@@ -82,6 +82,27 @@ def _pg_unquote(ident: bytes) -> str:
     return text
 
 
+_BACKSLASH_PROBES = 32
+
+
+def _find_end_of_copy(data: bytes, pos: int) -> int:
+    """Where ``\\.\\n`` occurs in ``data`` from ``pos`` (the caller checks it starts a line), or -1.
+
+    COPY text has few backslashes (escapes such as ``\\N``), so looking for
+    the backslash alone runs at memchr speed, several times faster than
+    searching for the three-byte marker; a block dense with escapes falls
+    back to the marker search after a few probes.
+    """
+    for _ in range(_BACKSLASH_PROBES):
+        idx = data.find(b"\\", pos)
+        if idx < 0:
+            return -1
+        if data.startswith(b".\n", idx + 1):
+            return idx
+        pos = idx + 1
+    return data.find(b"\\.\n", pos)
+
+
 class PgPlainScanner(_LineScanner):
     """Row counts of a plain-format pg_dump; see the module docstring."""
 
@@ -96,7 +117,7 @@ class PgPlainScanner(_LineScanner):
             return start
         pos = start
         while True:
-            idx = data.find(b"\\.\n", pos)
+            idx = _find_end_of_copy(data, pos)
             if idx < 0:
                 last = data.rfind(b"\n", start)
                 if last < start:
