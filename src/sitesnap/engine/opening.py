@@ -7,13 +7,15 @@ the scheduler and Celery workers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitesnap.config import RepositoryConfig
 from sitesnap.format.chunker import ChunkerParams
 from sitesnap.repository.repository import Repository
 from sitesnap.secrets import resolve
 from sitesnap.storage.registry import open_storage
+
+if TYPE_CHECKING:  # the configuration models (pydantic) load only for commands that read a config
+    from sitesnap.config import RepositoryConfig
 
 __all__ = ["create_repository", "open_repository", "repository_target"]
 
