@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -65,6 +64,8 @@ def scheme_of(url: str) -> str:
 
 def schemes() -> dict[str, str]:
     """Every known scheme → ``module:function`` (built-ins, then entry points)."""
+    from importlib.metadata import entry_points  # 50 ms of imports: only when a plug-in is looked for
+
     found = dict(BUILTIN_BACKENDS)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
@@ -94,7 +95,7 @@ def open_storage(url: str, options: Mapping[str, Any] | None = None) -> Storage:
         raise UsageError("no repository given", hint="Pass -r/--repo or set SITESNAP_REPOSITORY.")
     opts = dict(options or {})
     scheme = scheme_of(url)
-    known = schemes()
+    known = BUILTIN_BACKENDS if scheme in BUILTIN_BACKENDS else schemes()
     if scheme not in known:
         raise UsageError(
             f"unknown storage URL scheme {scheme!r} in {url!r}",
