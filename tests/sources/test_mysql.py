@@ -246,3 +246,24 @@ def test_password_never_on_the_command_line(my_db: Callable[..., str]) -> None:
         with admin.cursor() as cur:
             cur.execute(f"DROP USER '{user}'@'%'")
         admin.close()
+
+
+@pytest.mark.parametrize("attack", [b"\\! touch {flag}\n", b"system touch {flag}\n"])
+def test_forged_dump_cannot_run_commands_on_the_restoring_host(my_db: Callable[..., str], tmp_path: Path,
+                                                               attack: bytes) -> None:
+    """A dump is repository data a write-only host can forge; the client runs with --sandbox."""
+    db = my_db()
+    _fill(db)
+    source = MysqlSource(my_url(db))
+    data, info = _dump(source)
+    flag = tmp_path / "PWNED"
+    # A forger writes the whole dump: mariadb-dump's own sandbox line is simply left out.
+    data = data.replace(b"/*M!999999\\- enable the sandbox mode */", b"")
+    assert b"sandbox" not in data
+    at = data.index(b"CREATE TABLE")
+    forged = data[:at] + attack.replace(b"{flag}", str(flag).encode()) + data[at:]
+    with pytest.raises(RestoreError, match="sandbox"):
+        source.restore(io.BytesIO(forged), info)
+    assert not flag.exists()
+    assert source.inspect().tables == EXPECTED
+    assert my_databases(db) == [db]

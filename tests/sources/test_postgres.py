@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable
@@ -284,3 +285,41 @@ def test_password_never_on_the_command_line(pg_db: Callable[..., str]) -> None:
         assert not any(b"s3cret-pw" in c for c in cmdlines)
         while stream.read(65536):
             pass
+
+
+@pytest.mark.parametrize("attack", [
+    b"\\! touch {flag}\n",                       # a psql shell command on its own line
+    b"SELECT 1; \\! touch {flag}\n",             # ... or after SQL on the same line
+    b"\\o |touch {flag}\nSELECT 1;\n",           # output piped to a program
+])
+def test_forged_dump_cannot_run_commands_on_the_restoring_host(pg_db: Callable[..., str], tmp_path: Path,
+                                                               attack: bytes) -> None:
+    """A dump is repository data a write-only host can forge; psql runs restricted (sources/dumpguard.py)."""
+    db = pg_db()
+    _fill(db)
+    source = PostgresSource(pg_url(db))
+    data, info = _dump(source)
+    flag = tmp_path / "PWNED"
+    evil = attack.replace(b"{flag}", str(flag).encode())
+    # A forger writes the whole dump: pg_dump's own \restrict line is simply left out.
+    data = re.sub(rb"(?m)^\\(un)?restrict \w+\n", b"", data)
+    at = data.index(b"SET statement_timeout")
+    forged = data[:at] + evil + data[at:]
+    with pytest.raises(RestoreError, match="restricted"):
+        source.restore(io.BytesIO(forged), info)
+    assert not flag.exists()
+    assert source.inspect().tables == EXPECTED  # the old data is untouched
+    assert pg_databases(db) == [db]
+
+
+def test_restricted_stream_drops_only_pg_dumps_own_restrict_lines() -> None:
+    from sitesnap.sources.dumpguard import PsqlRestricted
+
+    body = b"SET x = 1;\nCOPY public.t (a) FROM stdin;\n\\\\restrict in data\n\\.\n\n"
+    dump = (b"--\n-- PostgreSQL database dump\n--\n\n\\restrict abc\n\n" + body * 500 +
+            b"--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc\n\n")
+    for block in (1, 7, 4096, 1 << 20):
+        guard = PsqlRestricted(key="K")
+        out = b"".join(guard.feed(dump[i : i + block]) for i in range(0, len(dump), block)) + guard.finish()
+        assert out == b"\\restrict K\n" + dump.replace(b"\\restrict abc\n", b"", 1).replace(
+            b"\\unrestrict abc\n", b"", 1), block

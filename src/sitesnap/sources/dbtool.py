@@ -277,13 +277,16 @@ def raise_tool_failure(tool: ToolProcess, what: str, error: type[SourceError] = 
 
 
 def feed_dump(tool: ToolProcess, stream: BinaryIO, scanner: Any, tracker: Any, target: str,
-              block: int = 1 << 20) -> int:
+              block: int = 1 << 20, client_filter: Any = None) -> int:
     """Pipe a dump into a restoring client (``psql``, ``mariadb``); returns the bytes fed.
 
     ``scanner`` (a dump scanner with ``feed`` and ``complete``) watches the
     bytes go by, so a dump cut short is refused even when the client accepts
-    it.  Raises RestoreError naming ``target`` when the client fails or the
-    dump is incomplete.  Closes the tool in every case.
+    it.  ``client_filter`` (``feed(bytes) -> bytes`` and ``finish() -> bytes``)
+    rewrites what the client receives (sources/dumpguard.py); the scanner and
+    the progress see the dump as stored.  Raises RestoreError naming
+    ``target`` when the client fails or the dump is incomplete.  Closes the
+    tool in every case.
     """
     read = 0
     try:
@@ -292,10 +295,14 @@ def feed_dump(tool: ToolProcess, stream: BinaryIO, scanner: Any, tracker: Any, t
             read += len(data)
             scanner.feed(data)
             try:
-                tool.proc.stdin.write(data)
+                tool.proc.stdin.write(client_filter.feed(data) if client_filter is not None else data)
             except BrokenPipeError:
                 break
             tracker.update(bytes_done=len(data))
+        else:
+            if client_filter is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    tool.proc.stdin.write(client_filter.finish())
         with contextlib.suppress(BrokenPipeError):
             tool.proc.stdin.close()
         code = tool.wait()

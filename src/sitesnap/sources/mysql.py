@@ -48,8 +48,17 @@ import pymysql.cursors
 from sitesnap.errors import RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
-from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump, private_file, require_tool, tool_version
+from sitesnap.sources.dbtool import (
+    ProcessStream,
+    ToolProcess,
+    feed_dump,
+    private_file,
+    require_tool,
+    tool_help,
+    tool_version,
+)
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url
+from sitesnap.sources.dumpguard import mariadb_sandbox_flag
 from sitesnap.sources.dumpscan import MysqlDumpScanner
 
 __all__ = ["MysqlSource"]
@@ -272,7 +281,8 @@ class MysqlSource:
 
     def _load(self, client: str, url: DatabaseURL, stream: BinaryIO, tracker: Tracker) -> int:
         with private_file(self._options(url), suffix=".cnf") as options:
-            argv = [client, f"--defaults-extra-file={options}", "--batch", f"--database={url.database}"]
+            sandbox = mariadb_sandbox_flag(tool_help(client), client)
+            argv = [client, f"--defaults-extra-file={options}", "--batch", sandbox, f"--database={url.database}"]
             tool = ToolProcess(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
             return feed_dump(tool, stream, MysqlDumpScanner(), tracker, url.display(), _BLOCK)
 

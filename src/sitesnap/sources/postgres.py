@@ -60,6 +60,7 @@ from sitesnap.sources.dbtool import (
     version_numbers,
 )
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url
+from sitesnap.sources.dumpguard import PsqlRestricted, require_psql_restrict
 from sitesnap.sources.dumpscan import PgPlainScanner
 
 __all__ = ["PostgresSource", "pick_client"]
@@ -296,7 +297,8 @@ class PostgresSource:
                 "FROM pg_database WHERE datname = %s",
                 (url.database,),
             ).fetchone()
-            psql, _ = self._client("psql", server_major)
+            psql, psql_version = self._client("psql", server_major)
+            require_psql_restrict(_pg_version(psql_version), psql_version, client_package(server_major))
             self._create(admin, temp, old)
             try:
                 tracker.update(force=True, phase="load", current=url.display())
@@ -340,7 +342,9 @@ class PostgresSource:
         tool = ToolProcess(
             argv, env=self._env(url, "sitesnap-restore"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
         )
-        return feed_dump(tool, stream, PgPlainScanner(), tracker, url.display(), _BLOCK)
+        # The scanner sees the dump as stored; psql sees it restricted (sources/dumpguard.py).
+        return feed_dump(tool, stream, PgPlainScanner(), tracker, url.display(), _BLOCK,
+                         client_filter=PsqlRestricted())
 
     def _swap(self, admin: psycopg.Connection[Any], name: str, temp: str, old: Any) -> str:
         """Rename ``temp`` to ``name`` (and ``name`` aside) atomically; return the kept name."""
