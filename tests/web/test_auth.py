@@ -218,3 +218,36 @@ def test_no_secrets_in_responses(site: Site, app: Flask, tokens: dict[str, str])
     full = client.get("/api/v1/backup/config", headers=bearer(admin)).get_json()
     assert full["redacted"] is False and "inline-repo-secret" in full["toml"]
     web_state(app2).catalog.close()
+
+
+def test_viewers_see_no_secret_that_shares_a_line_or_sits_in_an_alert_channel(site: Site, tokens: dict[str, str],
+                                                                               app: Flask) -> None:
+    """Several inline secrets on one line, robot tokens in alert URLs and webhook headers are all masked."""
+    text = site.config.read_text()
+    text += (
+        '\n[[repositories]]\nname = "offsite"\nurl = "s3://bucket/blog"\n'
+        'password = { env = "SITESNAP_TEST_PASSWORD" }\n'
+        's3 = { region = "eu-1", access_key_id = "AKIA-LINE-SECRET", secret_access_key = "SAK-LINE-SECRET" }\n'
+    )
+    text += (
+        '\n[[alerts.channels]]\ntype = "dingtalk"\n'
+        'url = "https://oapi.dingtalk.com/robot/send?access_token=DING-ROBOT-SECRET"\n'
+        '\n[[alerts.channels]]\ntype = "slack"\nurl = "https://hooks.slack.com/services/T000/B000/SLACK-SECRET"\n'
+        '\n[[alerts.channels]]\ntype = "webhook"\nurl = "https://hooks.example.com/x?key=WH-KEY-SECRET"\n'
+        'headers = { Authorization = "Bearer HEADER-SECRET" }\n'
+    )
+    site.config.write_text(text)
+    app2 = create_app(site.config, testing=True)
+    client = app2.test_client()
+    accounts = web_state(app2).accounts
+    viewer, admin = accounts.create_token("viewer")[1], accounts.create_token("admin")[1]
+    secrets = ("AKIA-LINE-SECRET", "SAK-LINE-SECRET", "DING-ROBOT-SECRET", "SLACK-SECRET", "WH-KEY-SECRET",
+               "HEADER-SECRET")
+    masked = client.get("/api/v1/backup/config", headers=bearer(viewer)).get_json()
+    assert masked["redacted"] is True
+    for secret in secrets:
+        assert secret not in masked["toml"], secret
+    assert 'region = "eu-1"' in masked["toml"]  # what is not secret stays readable
+    full = client.get("/api/v1/backup/config", headers=bearer(admin)).get_json()
+    assert all(secret in full["toml"] for secret in secrets)
+    web_state(app2).catalog.close()

@@ -28,6 +28,15 @@ __all__ = ["mask_inline_secrets", "read_site_config", "write_site_config"]
 MASK = "***"
 _LINE = re.compile(r":(\d+): ")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s\"']*:)([^@\s\"']+)(@)")
+_WARNED_KEY = re.compile(r":\d+: ([^:]+): ")
+# Secrets that cannot be written as references: robot tokens in alert URLs and webhook headers.
+_URL_TOKEN = re.compile(r"([?&](?:access_token|token|key|secret|sign|signature)=)[^&\"'\s#]+", re.I)
+_SLACK_HOOK = re.compile(r"(https://hooks\.slack\.com/services/)[^\"'\s]+")
+_HEADER_SECRET = re.compile(
+    r"((?:\"|')?(?:authorization|proxy-authorization|x-api-key|x-auth-token|api[-_]key|token)(?:\"|')?\s*=\s*)"
+    r"(\"(?:[^\"\\]|\\.)*\"|'[^']*')",
+    re.I,
+)
 _STRING_VALUE = re.compile(r"(=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')")
 
 
@@ -45,13 +54,28 @@ def mask_inline_secrets(text: str, warnings: list[str]) -> tuple[str, bool]:
             continue
         index = int(match.group(1)) - 1
         line = lines[index]
-        if "in the URL" in warning:
-            new = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", line)
-        else:
-            new = _STRING_VALUE.sub(rf'\g<1>"{MASK}"', line, count=1)
+        in_url = "in the URL" in warning
+        new = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", line) if in_url else _mask_key(line, warning)
         masked = masked or new != line
         lines[index] = new
-    return "".join(lines), masked
+    text = "".join(lines)
+    for pattern, replacement in ((_URL_TOKEN, rf"\g<1>{MASK}"), (_SLACK_HOOK, rf"\g<1>{MASK}"),
+                                 (_HEADER_SECRET, rf'\g<1>"{MASK}"')):
+        text, count = pattern.subn(replacement, text)
+        masked = masked or count > 0
+    return text, masked
+
+
+def _mask_key(line: str, warning: str) -> str:
+    """Mask the value of the key the warning names (several may share a line); else the first string."""
+    named = _WARNED_KEY.search(warning)
+    if named is not None:
+        key = named.group(1).rsplit(".", 1)[-1]
+        keyed = re.compile(rf"(\b{re.escape(key)}\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')")
+        new, count = keyed.subn(rf'\g<1>"{MASK}"', line, count=1)
+        if count:
+            return new
+    return _STRING_VALUE.sub(rf'\g<1>"{MASK}"', line, count=1)
 
 
 def read_site_config(state: WebState, *, reveal: bool) -> dict[str, Any]:
