@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -267,3 +268,21 @@ def test_naive_times_are_refused(catalog: Catalog) -> None:
     with pytest.raises(Exception, match="timezone-aware"):
         catalog.upsert_backup_record("f" * 64, site="blog", backup_type="full",
                                      created_at=datetime(2026, 1, 1))
+
+
+def test_new_sqlite_catalog_is_private(tmp_path: Path) -> None:
+    """Password hashes and session keys live in the catalog: a new file is 0600 in a new 0700 directory."""
+    import stat
+
+    from sitesnap.catalog import open_catalog
+
+    path = tmp_path / "state" / "catalog.db"
+    catalog = open_catalog(f"sqlite:///{path}")
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+    finally:
+        catalog.close()

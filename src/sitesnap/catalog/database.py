@@ -9,7 +9,9 @@ long-running servers.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +74,21 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _create_private(path: Path) -> None:
+    """Make a new catalog file readable by its owner only (0600, in a new 0700 directory).
+
+    The catalog holds password hashes, session keys and API token hashes.
+    SQLite gives its -wal and -shm files the database file's mode.  Existing
+    files and directories keep theirs (an operator may share them on purpose).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.database))
     engine = create_engine(url, json_serializer=_dumps, connect_args={
         "check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS, "isolation_level": None})
 
