@@ -88,3 +88,31 @@ def test_one_percent_change_adds_about_one_percent(
     growth = repo_size(tmp_path / "repo") - size1
     assert result.archive.files_changed == 1 and result.archive.files_unchanged == 400
     assert BIG // 100 <= growth < 3 * BIG // 100, (growth, size1)
+
+
+def test_tree_walk_reads_each_tree_pack_once(tmp_path: Path) -> None:
+    """A backup with a parent reads its parent's trees from whole packs, not one request per tree."""
+
+    src = tmp_path / "src"
+    for i in range(60):
+        d = src / f"d{i}" / "sub"
+        d.mkdir(parents=True)
+        (d / "f.txt").write_text(f"file {i}\n")
+    fast = {"name": "scrypt", "n": 1024, "r": 8, "p": 1}
+    repo = Repository.init(LocalStorage(str(tmp_path / "repo")), "pw", kdf=fast)
+    backup_paths(repo, [str(src)])
+    repo.close()
+
+    reads: list[tuple[str, int, int | None]] = []
+
+    class Counting(LocalStorage):
+        def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+            reads.append((name, offset, length))
+            return super().read(name, offset, length)
+
+    again = Repository.open(Counting(str(tmp_path / "repo")), "pw")
+    backup_paths(again, [str(src)])
+    pack_reads = [r for r in reads if r[0].startswith("data/")]
+    assert len(pack_reads) <= 4, pack_reads  # 121 trees, one tree pack: a range read, then the pack
+    assert any(length is None for _, _, length in pack_reads)
+    again.close()

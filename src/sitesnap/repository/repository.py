@@ -283,6 +283,9 @@ class Repository:
         self._sync_uploads = storage.properties.kind in ("local", "memory")
         self._upload_slots = threading.BoundedSemaphore(1 if self._sync_uploads else 2)
         self._index_loaded = False
+        self._tree_pack_id = b""  # the tree pack kept by _load_tree_blob
+        self._tree_pack = b""
+        self._tree_pack_misses: dict[bytes, int] = {}
         self.unreadable_indexes: list[str] = []
         self.foreign_locks: list[str] = []
         self.pack_target = PACK_TARGET
@@ -701,7 +704,39 @@ class Repository:
         return self.save_blob(TREE, encode_tree(nodes))
 
     def load_tree(self, tree_id: bytes) -> list[Node]:
-        return decode_tree(self.load_blob(TREE, tree_id), f"tree {tree_id.hex()[:16]}")
+        return decode_tree(self._load_tree_blob(tree_id), f"tree {tree_id.hex()[:16]}")
+
+    def _load_tree_blob(self, tree_id: bytes) -> bytes:
+        """A tree blob; from the second tree read in a pack on, the whole pack is read once and kept.
+
+        A backup with a parent and every walk of a snapshot (ls, restore, diff)
+        read thousands of small trees that sit together in a few tree packs.
+        One read of the pack instead of one per tree saves the opens and seeks
+        on a disk and the requests on S3; one pack (at most about 20 MiB) is
+        kept at a time.
+        """
+        self.require_read("reading tree blobs")
+        pack_id, offset, length, plain = self._locate(TREE, tree_id)
+        what = f"tree blob {tree_id.hex()[:16]}"
+        with self._lock:
+            pack = self._tree_pack if self._tree_pack_id == pack_id else None
+            whole = pack is None and self._tree_pack_misses.get(pack_id, 0) >= 1
+            self._tree_pack_misses[pack_id] = self._tree_pack_misses.get(pack_id, 0) + 1
+        if pack is None and whole:
+            try:
+                pack = self.storage.read(pack_name(pack_id))
+            except ObjectNotFound:
+                raise IntegrityError(f"pack {pack_id.hex()[:16]} holding {what} is missing") from None
+            with self._lock:
+                self._tree_pack_id, self._tree_pack = pack_id, pack
+        if pack is not None:
+            if offset + length > len(pack):
+                raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+            sealed: bytes | memoryview = memoryview(pack)[offset : offset + length]
+        else:
+            sealed = self._read_range(pack_id, offset, length, what)
+        return decode_blob(self.master, self.aead, TREE, tree_id, sealed, plain,
+                           write_only=self.index.is_write_only(TREE, tree_id))
 
     # --- snapshots ------------------------------------------------------------------
 
