@@ -193,6 +193,22 @@ class FullDisk:
         self.room -= len(data)
         self.inner.write(name, data, exclusive=exclusive)
 
+    def open_append(self, prefix: str) -> Any:
+        """Packs written into temp files fill the same disk."""
+        inner, disk = self.inner.open_append(prefix), self  # type: ignore[attr-defined]
+
+        class Filling:
+            def pwrite(self, data: bytes, offset: int) -> None:
+                if len(data) > disk.room:
+                    raise NoSpace(prefix)
+                disk.room -= len(data)
+                inner.pwrite(data, offset)
+
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(inner, attr)
+
+        return Filling()
+
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
 

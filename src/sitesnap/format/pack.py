@@ -25,7 +25,15 @@ from sitesnap.errors import IntegrityError
 from sitesnap.format.compress import Compressor
 from sitesnap.format.envelope import KIND_PACK_HEADER, open_envelope, seal_envelope, seal_envelope_public
 
-__all__ = ["WRITE_ONLY_FLAG", "PackBuilder", "PackEntry", "decode_pack_header", "split_pack_tail", "type_byte"]
+__all__ = [
+    "WRITE_ONLY_FLAG",
+    "PackBuilder",
+    "PackEntry",
+    "decode_pack_header",
+    "pack_trailer",
+    "split_pack_tail",
+    "type_byte",
+]
 
 WRITE_ONLY_FLAG = 0x80
 
@@ -88,20 +96,24 @@ class PackBuilder:
 
         The builder is empty afterwards; the returned buffer is the caller's.
         """
-        header = b"".join(
-            _ENTRY.pack(type_byte(e.type, e.write_only), e.id, e.length, e.plain_size) for e in self.entries
-        )
-        if public_key is not None:
-            sealed = seal_envelope_public(public_key, compressor, KIND_PACK_HEADER, header)
-        elif aead is not None:
-            sealed = seal_envelope(aead, compressor, KIND_PACK_HEADER, header)
-        else:
-            raise ValueError("a pack header needs the master key or the public key")
         raw = self._buf
-        raw += sealed
-        raw += _TAIL.pack(len(sealed))
+        raw += pack_trailer(self.entries, aead, compressor, public_key=public_key)
         self._buf = bytearray()
         return raw
+
+
+def pack_trailer(
+    entries: list[PackEntry], aead: AESGCM | None, compressor: Compressor, *, public_key: bytes | None = None
+) -> bytes:
+    """What follows the blobs of a pack: the sealed header and its length."""
+    header = b"".join(_ENTRY.pack(type_byte(e.type, e.write_only), e.id, e.length, e.plain_size) for e in entries)
+    if public_key is not None:
+        sealed = seal_envelope_public(public_key, compressor, KIND_PACK_HEADER, header)
+    elif aead is not None:
+        sealed = seal_envelope(aead, compressor, KIND_PACK_HEADER, header)
+    else:
+        raise ValueError("a pack header needs the master key or the public key")
+    return sealed + _TAIL.pack(len(sealed))
 
 
 def split_pack_tail(tail: bytes, pack_size: int, what: str) -> int:

@@ -52,7 +52,7 @@ from sitesnap.errors import (
     UsageError,
     WriteOnlyError,
 )
-from sitesnap.format.blob import DATA, TREE, decode_blob, encode_blob, type_name
+from sitesnap.format.blob import TREE, decode_blob, encode_blob, type_name
 from sitesnap.format.chunker import ChunkerParams
 from sitesnap.format.compress import Compressor
 from sitesnap.format.crypto import MasterKey, storage_id
@@ -86,6 +86,7 @@ from sitesnap.repository.lock import (
     raise_conflict,
 )
 from sitesnap.repository.masterindex import MasterIndex
+from sitesnap.repository.packfile import FilePackBuilder
 from sitesnap.storage.base import Storage
 
 __all__ = ["KEY_GENERATIONS_FORMAT", "READABLE_FORMATS", "RepoConfig", "Repository", "pack_name", "require_format"]
@@ -273,14 +274,15 @@ class Repository:
         self.stats = WriteStats()
         self._lock = threading.Lock()
         self._pending: set[tuple[int, bytes]] = set()
-        self._open: dict[int, PackBuilder] = {DATA: PackBuilder(), TREE: PackBuilder()}
+        self._open: dict[int, PackBuilder | FilePackBuilder] = {}  # made on first use
         self._unindexed: dict[bytes, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
         self._upload_pool: ThreadPoolExecutor | None = None
-        # Network backends hide latency with two packs in flight.  A local disk gains nothing
-        # from that: the thread that fills a pack writes it itself, so at most one full pack
-        # waits for the disk while the next fills (peak memory, docs/performance.md).
-        self._sync_uploads = storage.properties.kind in ("local", "memory")
+        # A local disk takes packs as files filled blob by blob (repository/packfile.py): no pack
+        # in memory, one being finished in the background.  Network backends get packs built in
+        # memory with two in flight to hide latency; the memory backend writes them in place.
+        self._append_packs = callable(getattr(storage, "open_append", None))
+        self._sync_uploads = storage.properties.kind == "memory" and not self._append_packs
         self._upload_slots = threading.BoundedSemaphore(1 if self._sync_uploads else 2)
         self._index_loaded = False
         self._tree_pack_id = b""  # the tree pack kept by _load_tree_blob
@@ -476,6 +478,11 @@ class Repository:
         return keyfiles.store_key_file(storage, raw)
 
     def close(self) -> None:
+        with self._lock:
+            abandoned, self._open = list(self._open.values()), {}
+        for builder in abandoned:  # a run that failed before flush: its temp pack files go
+            if isinstance(builder, FilePackBuilder):
+                builder.abort()
         if self._upload_pool is not None:
             self._upload_pool.shutdown(wait=True)
             self._upload_pool = None
@@ -567,21 +574,31 @@ class Repository:
         sealed_to = self.public_key if self.write_only is not None else None
         compressor = self.stream_compressor if dump else self.compressor
         encoded = encode_blob(None, self.aead, compressor, blob_type, data, blob_id, public_key=sealed_to)
-        finished: PackBuilder | None = None
+        finished: PackBuilder | FilePackBuilder | None = None
         with self._lock:
-            builder = self._open[blob_type]
-            builder.add(blob_type, blob_id, encoded.sealed, encoded.plain_size, write_only=sealed_to is not None)
+            builder = self._open.get(blob_type) or self._new_builder(blob_type)
+            entry = builder.add(blob_type, blob_id, encoded.sealed, encoded.plain_size,
+                                write_only=sealed_to is not None)
             self.stats.blobs_new += 1
             self.stats.bytes_new_plain += encoded.plain_size
             self.stats.bytes_new_stored += len(encoded.sealed)
             if builder.size >= self.pack_target:
                 finished = builder
-                self._open[blob_type] = PackBuilder()
+                del self._open[blob_type]
+        if isinstance(builder, FilePackBuilder):
+            builder.write(entry, encoded.sealed)  # outside the lock: writers run in parallel
         if finished is not None:
             self._submit_pack(finished)
         return blob_id, len(encoded.sealed)
 
-    def _submit_pack(self, builder: PackBuilder) -> None:
+    def _new_builder(self, blob_type: int) -> PackBuilder | FilePackBuilder:
+        """The open pack for ``blob_type`` (caller holds the lock): a temp file on a local disk."""
+        append = self._append_packs
+        builder = FilePackBuilder(self.storage.open_append(DATA_PREFIX)) if append else PackBuilder()  # type: ignore[attr-defined]
+        self._open[blob_type] = builder
+        return builder
+
+    def _submit_pack(self, builder: PackBuilder | FilePackBuilder) -> None:
         """Seal and upload one pack: here on a local disk, else in the background (at most two in flight)."""
         self._upload_slots.acquire()
         if self._sync_uploads:
@@ -596,12 +613,16 @@ class Repository:
         with self._lock:
             self._uploads.append(fut)
 
-    def _upload_pack(self, builder: PackBuilder) -> None:
+    def _upload_pack(self, builder: PackBuilder | FilePackBuilder) -> None:
         try:
             sealed_to = self.public_key if self.write_only is not None else None
-            raw = builder.finish(self.aead, self.compressor, public_key=sealed_to)
-            pack_id = bytes.fromhex(storage_id(memoryview(raw)))
-            self.storage.write(pack_name(pack_id), raw)
+            if isinstance(builder, FilePackBuilder):
+                pack_id = builder.finish(self.aead, self.compressor, pack_name, public_key=sealed_to)
+            else:
+                raw = builder.finish(self.aead, self.compressor, public_key=sealed_to)
+                pack_id = bytes.fromhex(storage_id(memoryview(raw)))
+                self.storage.write(pack_name(pack_id), raw)
+                del raw
             self.index.add_pack(pack_id, builder.entries)
             with self._lock:
                 self._unindexed[pack_id] = builder.entries
@@ -619,7 +640,11 @@ class Repository:
         """
         with self._lock:
             open_builders = [b for b in self._open.values() if len(b)]
-            self._open = {DATA: PackBuilder(), TREE: PackBuilder()}
+            empty = [b for b in self._open.values() if not len(b)]
+            self._open = {}
+        for builder in empty:
+            if isinstance(builder, FilePackBuilder):
+                builder.abort()
         for builder in open_builders:
             self._submit_pack(builder)
         with self._lock:

@@ -18,6 +18,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from sitesnap.errors import StorageError
 from sitesnap.storage.base import Buffer, ObjectInfo, Storage, check_name
@@ -71,6 +72,8 @@ class FaultyStorage:
         self.injected: list[tuple[str, str, str]] = []
         self._per_name: Counter[tuple[int, str, str]] = Counter()
         self._lock = threading.Lock()
+        if callable(getattr(inner, "open_append", None)):
+            self.open_append = self._open_append
 
     # -- configuration ---------------------------------------------------
 
@@ -208,6 +211,15 @@ class FaultyStorage:
         self.inner.write(name, data, exclusive=exclusive)
         self._raise_after(rules, "write", name)
 
+    def _open_append(self, prefix: str) -> _FaultyAppend:
+        """The inner backend's append file; its ``commit`` is a ``write`` of the final name to the rules.
+
+        Offered as ``open_append`` only when the inner backend has one (see
+        ``__init__``), so the repository takes the same path with and
+        without this wrapper.
+        """
+        return _FaultyAppend(self, self.inner.open_append(prefix))  # type: ignore[attr-defined]
+
     def _leave_partial(self, name: str, data: Buffer) -> None:
         """Leave what a writer killed mid-write leaves: on a local disk, a half temp file.
 
@@ -234,3 +246,37 @@ class FaultyStorage:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _FaultyAppend:
+    """An append file whose publication (``commit``) meets the wrapper's ``write`` rules."""
+
+    def __init__(self, owner: FaultyStorage, inner: Any) -> None:
+        self._owner = owner
+        self._inner = inner
+
+    def pwrite(self, data: Buffer, offset: int) -> None:
+        self._inner.pwrite(data, offset)
+
+    def read(self, offset: int, length: int) -> bytes:
+        data: bytes = self._inner.read(offset, length)
+        return data
+
+    def commit(self, name: str) -> None:
+        owner = self._owner
+        rules = owner._decide("write", check_name(name))
+        try:
+            owner._raise_before(rules, "write", name)
+        except StorageError:
+            self._inner.abort()
+            raise
+        for rule in rules:
+            if rule.kind == "die":
+                if not rule.leave_partial:
+                    self._inner.abort()
+                raise SimulatedCrash(f"simulated crash while writing {name}")
+        self._inner.commit(name)
+        owner._raise_after(rules, "write", name)
+
+    def abort(self) -> None:
+        self._inner.abort()

@@ -33,7 +33,7 @@ from sitesnap.errors import (
 from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.options import reject_unknown
 
-__all__ = ["TEMP_PREFIX", "LocalStorage", "from_url", "translate_os_error"]
+__all__ = ["TEMP_PREFIX", "LocalAppendFile", "LocalStorage", "from_url", "translate_os_error"]
 
 TEMP_PREFIX = ".tmp-"
 """Basename prefix of in-progress writes; reserved, so no object name segment may use it."""
@@ -159,6 +159,23 @@ class LocalStorage:
         finally:
             _unlink_quietly(tmp)
 
+    def open_append(self, prefix: str) -> LocalAppendFile:
+        """A new temp file below ``prefix`` (a directory name such as ``data/``) filled by offset.
+
+        For packs: the repository writes each blob into the file as it is
+        sealed and names the file once it is complete (:meth:`LocalAppendFile.commit`),
+        so no pack is ever held in memory.  Not part of the storage interface:
+        callers use it when a backend has it, else ``write``.
+        """
+        directory = self._path(prefix.rstrip("/"))
+        self._ensure_dir(directory, prefix)
+        tmp = directory / f"{TEMP_PREFIX}pack.{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            raise translate_os_error(exc, prefix) from exc
+        return LocalAppendFile(self, tmp, fd)
+
     def delete(self, name: str) -> None:
         path = self._path(name)
         try:
@@ -223,6 +240,53 @@ class LocalStorage:
                 except FileNotFoundError:
                     continue
         return removed
+
+
+class LocalAppendFile:
+    """A temp file written by offset (``pwrite``, from several threads) and then published under its name."""
+
+    def __init__(self, storage: LocalStorage, tmp: Path, fd: int) -> None:
+        self._storage = storage
+        self.tmp = tmp
+        self._fd = fd
+
+    def pwrite(self, data: Buffer, offset: int) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view = view[written:]
+                offset += written
+        except OSError as exc:
+            raise translate_os_error(exc, str(self.tmp.name)) from exc
+
+    def read(self, offset: int, length: int) -> bytes:
+        try:
+            return _pread_all(self._fd, length, offset)
+        except OSError as exc:
+            raise translate_os_error(exc, str(self.tmp.name)) from exc
+
+    def commit(self, name: str) -> None:
+        """Make the file durable and visible as ``name`` (replacing nothing that differs: names are hashes)."""
+        path = self._storage._path(name)
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._storage._ensure_dir(path.parent, name)
+            os.replace(self.tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            self.abort()
+            raise translate_os_error(exc, name) from exc
+
+    def abort(self) -> None:
+        """Close and remove the temp file (idempotent)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        _unlink_quietly(self.tmp)
 
 
 def from_url(url: str, options: Mapping[str, Any]) -> LocalStorage:
