@@ -6,8 +6,8 @@ repository's lock and write their blob there afterwards, in parallel
 length are appended, the file is read back once to compute the pack's ID
 (the BLAKE3 of the file, docs/format/v1.md section 6, which also proves what
 reached the disk), and the file is published under that name: fsync, rename,
-fsync of the directory, as ``LocalStorage.write`` does.  The on-disk result
-is byte for byte what :class:`sitesnap.format.pack.PackBuilder` builds.
+fsync of the directory, as ``LocalStorage.write`` does.  The file has exactly
+the layout :class:`sitesnap.format.pack.PackBuilder` builds in memory.
 
 A killed process leaves a temp file (``.tmp-pack.*``) that no listing shows
 and no index refers to; the write order of section 11 is unchanged.
