@@ -251,3 +251,16 @@ def test_viewers_see_no_secret_that_shares_a_line_or_sits_in_an_alert_channel(si
     full = client.get("/api/v1/backup/config", headers=bearer(admin)).get_json()
     assert all(secret in full["toml"] for secret in secrets)
     web_state(app2).catalog.close()
+
+
+def test_failed_login_with_unknown_name_does_not_record_what_was_typed(site: Site) -> None:
+    """A password typed into the name field must not land in the audit log that viewers read."""
+    app = create_app(site.config, testing=True)
+    web_state(app).accounts.add_user("ann", "admin", "right-password")
+    client = app.test_client()
+    assert client.post("/api/v1/auth/login", json={"name": "hunter2-secret", "password": "x"}).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"name": "ann", "password": "wrong"}).status_code == 401
+    failed = web_state(app).catalog.list_audit(action="auth.login_failed").items
+    assert sorted(e.actor for e in failed) == ["(unknown user)", "ann"]
+    assert all("hunter2" not in str(vars(e)) for e in failed)
+    web_state(app).catalog.close()

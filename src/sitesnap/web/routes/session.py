@@ -34,7 +34,11 @@ def login(body: LoginIn) -> dict[str, Any]:
     """Rate limited per client address (``SITESNAP_LOGIN_LIMIT``, default 10 per minute)."""
     user = web_state().accounts.verify_password(body.name, body.password)
     if user is None:
-        web_state().catalog.add_audit(body.name[:200], "auth.login_failed", source_ip=_ip())
+        # Only a known user's name is recorded: a password typed into the name field must not
+        # end up in the audit log, which viewers can read.
+        known = web_state().accounts.get_user(body.name) is not None
+        actor = body.name[:200] if known else "(unknown user)"
+        web_state().catalog.add_audit(actor, "auth.login_failed", source_ip=_ip())
         raise NotAuthenticated("wrong user name or password", hint="")
     token = start_session(user.id, user.session_nonce)
     web_state().catalog.add_audit(user.name, "auth.login", user.name, source_ip=_ip())
