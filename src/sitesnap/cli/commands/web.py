@@ -140,6 +140,74 @@ def user_list(app: AppContext, catalog_url: str | None) -> None:
         app.output.always(f"{u.name:<24} {u.role:<9} {'active' if u.active else 'disabled'}")
 
 
+@user.command(name="passwd")
+@click.argument("name")
+@click.option("--password-file", "user_password_file", metavar="FILE",
+              help="Read the new password from FILE (else prompt).")
+@catalog_option
+@pass_app
+def user_passwd(app: AppContext, name: str, user_password_file: str | None, catalog_url: str | None) -> None:
+    """Set a new password for user NAME; every session of the user ends."""
+    from sitesnap.catalog import Accounts
+
+    password = _read_password(user_password_file)
+    catalog = _catalog(app, catalog_url)
+    try:
+        Accounts(catalog.engine).set_password(name, password)
+        catalog.add_audit(_cli_actor(), "user.passwd", name)
+    finally:
+        catalog.close()
+    app.output.always(f"password of {name} changed; its sessions ended")
+
+
+@user.command(name="role")
+@click.argument("name")
+@click.option("--role", type=ROLE_CHOICE, required=True, help="The new role.")
+@catalog_option
+@pass_app
+def user_role(app: AppContext, name: str, role: str, catalog_url: str | None) -> None:
+    """Change the role of user NAME; its sessions end.  The last admin keeps the admin role."""
+    from sitesnap.catalog import Accounts
+
+    catalog = _catalog(app, catalog_url)
+    try:
+        accounts = Accounts(catalog.engine)
+        if role != "admin":
+            _keep_an_admin(accounts, name)
+        info = accounts.set_role(name, role)
+        catalog.add_audit(_cli_actor(), "user.role", name, details={"role": role})
+    finally:
+        catalog.close()
+    app.output.always(f"user {info.name} is now {info.role}")
+
+
+@user.command(name="remove")
+@click.argument("name")
+@catalog_option
+@pass_app
+def user_remove(app: AppContext, name: str, catalog_url: str | None) -> None:
+    """Delete user NAME (its sessions end with it).  The last admin cannot be removed."""
+    from sitesnap.catalog import Accounts
+
+    catalog = _catalog(app, catalog_url)
+    try:
+        accounts = Accounts(catalog.engine)
+        _keep_an_admin(accounts, name)
+        accounts.delete_user(name)
+        catalog.add_audit(_cli_actor(), "user.remove", name)
+    finally:
+        catalog.close()
+    app.output.always(f"user {name} removed")
+
+
+def _keep_an_admin(accounts: Any, name: str) -> None:
+    """Refuse to demote or remove the only admin: the console would have nobody to manage it."""
+    admins = [u.name for u in accounts.list_users() if u.role == "admin"]
+    if admins == [name]:
+        raise UsageError(f"{name} is the only admin",
+                         hint="Make another admin first: sitesnap user role OTHER --role admin")
+
+
 @click.group()
 def token() -> None:
     """API tokens for automation (sent as 'Authorization: Bearer <token>')."""
