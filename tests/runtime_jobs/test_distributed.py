@@ -165,3 +165,24 @@ def test_unreachable_broker_is_one_clear_line(make_site, run_cli) -> None:
     runs = catalog.list_runs(site="blog").items
     assert len(runs) == 1 and runs[0].status == "failed" and runs[0].error_code == "broker"
     catalog.close()
+
+
+def test_a_task_changed_in_the_broker_is_refused(make_site, redis_db) -> None:
+    """Redis carries the job's arguments; the worker runs only what the catalog recorded as queued."""
+    from types import SimpleNamespace
+
+    from sitesnap.runtime.celery_app import run_task
+
+    site = make_site("blog", broker=REDIS_URL)
+    cfg = site.cfg
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    task = SimpleNamespace(request=SimpleNamespace(hostname="w@test"))
+    path = str(Path(cfg.path).absolute())
+    queued = enqueue_job(cfg, "check", {}, catalog=catalog, triggered_by="api")  # no worker: it stays queued
+    changed = run_task(task, path, "restore", {"snapshot": "latest", "yes": True}, queued, "api")
+    assert "does not match" in changed["skipped"]
+    run = catalog.get_run(queued)
+    assert run.status == "failed" and "does not match" in (run.error_message or "")
+    honest = enqueue_job(cfg, "check", {}, catalog=catalog, triggered_by="api")
+    assert run_task(task, path, "check", {}, honest, "api")["status"] == "completed"
+    catalog.close()

@@ -21,6 +21,8 @@ the next operation on that host.  Workers fetch a task only when idle
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 from pathlib import Path
@@ -41,6 +43,16 @@ QUEUE = "sitesnap"
 CONNECT_TIMEOUT = 5.0
 
 
+QUEUED_TASK = "queued_task"
+
+
+def task_digest(config_path: str, kind: str, params: dict[str, Any], run_id: str, triggered_by: str) -> str:
+    """SHA-256 of a task's arguments, recorded in the catalog when it is queued and checked by the worker."""
+    canonical = json.dumps([config_path, kind, params, run_id, triggered_by], sort_keys=True, separators=(",", ":"),
+                           default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def run_task(task: Task, config_path: str, kind: str, params: dict[str, Any], run_id: str,
              triggered_by: str) -> dict[str, Any]:
     """The Celery task body: one queued run, run by :func:`run_job` in this worker."""
@@ -50,6 +62,12 @@ def run_task(task: Task, config_path: str, kind: str, params: dict[str, Any], ru
         run = catalog.get_run(run_id)
         if run is None or run.status != "queued":
             return {"run_id": run_id, "skipped": f"run is {run.status if run else 'unknown'}"}
+        if run.progress.get(QUEUED_TASK) != task_digest(config_path, kind, params, run_id, triggered_by):
+            # The broker is not trusted with what a job does: a message changed in Redis (another
+            # kind, other parameters, another target) does not match what was queued.
+            error = UsageError("this task does not match the run that was queued (changed in the broker?)")
+            catalog.finish_run(run_id, "failed", error=error)
+            return {"run_id": run_id, "skipped": str(error)}
         worker = str(getattr(task.request, "hostname", "") or f"celery@{socket.gethostname()}")
         result = run_job(kind, cfg, params, catalog=catalog, triggered_by=triggered_by, run_id=run_id,
                          worker=worker, lock_wait=float(params.get("lock_wait", 600)))
@@ -121,10 +139,12 @@ def enqueue_job(cfg: SiteConfig, kind: str, params: dict[str, Any] | None = None
     repo_name = str(params.get("repository") or cfg.primary.name)
     run = catalog.start_run(kind, site=cfg.site.name, repository=repo_name, triggered_by=triggered_by, actor=actor,
                             status="queued")
+    config_path = str(Path(cfg.path).absolute())
+    catalog.update_run_progress(run.id, {QUEUED_TASK: task_digest(config_path, kind, params, run.id, triggered_by)})
     app = make_app(broker)
     try:
         check_broker(broker)
-        app.send_task(TASK_NAME, args=[str(Path(cfg.path).absolute()), kind, params, run.id, triggered_by],
+        app.send_task(TASK_NAME, args=[config_path, kind, params, run.id, triggered_by],
                       queue=QUEUE, retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2})
     except BrokerError as exc:
         catalog.finish_run(run.id, "failed", error=exc)
