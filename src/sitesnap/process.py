@@ -10,12 +10,23 @@ import ctypes
 import os
 import sys
 
-__all__ = ["tune_allocator"]
+__all__ = ["pid_alive", "tune_allocator"]
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 _MMAP_THRESHOLD = 4 << 20
 _ARENAS = 2
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def tune_allocator() -> bool:

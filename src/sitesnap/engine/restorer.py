@@ -32,6 +32,7 @@ import pathspec
 from sitesnap.errors import IntegrityError, RestoreError
 from sitesnap.format.blob import DATA
 from sitesnap.format.tree import Node, safe_name
+from sitesnap.process import pid_alive
 from sitesnap.progress import Tracker
 
 __all__ = ["BlobLoader", "RestoreSummary", "Restorer"]
@@ -248,7 +249,7 @@ class Restorer:
         """
         for entry in os.scandir(d.fd):
             pid = _tmp_owner(os.fsencode(entry.name))
-            if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            if pid is not None and pid != os.getpid() and not pid_alive(pid):
                 _unlink_quiet(d.fd, os.fsencode(entry.name))
 
     def _make_symlink(self, d: _Dir, node: Node, rel: str) -> None:
@@ -387,16 +388,6 @@ def _tmp_owner(name: bytes) -> int | None:
         return None
     pid, _, rest = name[len(_TMP_PREFIX):].partition(b"-")
     return int(pid) if pid.isdigit() and rest else None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _tmp_name(name: bytes) -> bytes:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sitesnap.errors import IntegrityError, ObjectNotFound, RepositoryLocked
 from sitesnap.ids import new_random_id
+from sitesnap.process import pid_alive
 
 __all__ = ["LockInfo", "RepoLock"]
 
@@ -66,7 +67,7 @@ class LockInfo:
         now = now or datetime.now(UTC)
         if now - self.time > STALE_AFTER:
             return True
-        return self.hostname == socket.gethostname() and not _pid_alive(self.pid)
+        return self.hostname == socket.gethostname() and not pid_alive(self.pid)
 
     def describe(self) -> str:
         kind = "exclusive" if self.exclusive else "shared"
@@ -74,16 +75,6 @@ class LockInfo:
             f"{kind} lock {self.id[:8]} for {self.operation or 'an operation'} by "
             f"{self.username}@{self.hostname} pid {self.pid} since {self.time:%Y-%m-%d %H:%M:%S} UTC"
         )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RepoLock:

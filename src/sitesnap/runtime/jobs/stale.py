@@ -12,12 +12,12 @@ scheduler, workers, ``run_job`` and ``sitesnap runs`` all call it.
 
 from __future__ import annotations
 
-import os
 import socket
 from datetime import UTC, datetime, timedelta
 
 from sitesnap.catalog import Catalog, RunInfo
 from sitesnap.errors import Interrupted
+from sitesnap.process import pid_alive
 
 __all__ = ["STALE_AFTER", "placeholder_id", "reap_stale_runs", "run_is_abandoned"]
 
@@ -26,16 +26,6 @@ STALE_AFTER = timedelta(minutes=2)
 def placeholder_id(run_id: str) -> str:
     """The backup record that stands for a backup run until its snapshot exists."""
     return f"run-{run_id}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _heartbeat(run: RunInfo) -> datetime | None:
@@ -52,7 +42,7 @@ def run_is_abandoned(run: RunInfo, now: datetime, *, host: str | None = None,
     if run.status != "running":
         return None
     here = host or socket.gethostname()
-    if run.host == here and run.pid is not None and not _pid_alive(run.pid):
+    if run.host == here and run.pid is not None and not pid_alive(run.pid):
         return f"process {run.pid} on {run.host} is gone"
     last = _heartbeat(run) or run.started_at or run.created_at
     if now - last > stale_after:
