@@ -108,3 +108,13 @@ def test_exported_key_file_restores_access_after_every_key_is_lost(
     assert (tmp_path / "out" / "src" / "a.txt").read_text() == "hello recovery\n"
     assert run_cli("key", "import", str(exported), repo=repo_path).code == 0  # idempotent
     assert len(list((repo_path / "keys").iterdir())) == 1
+
+
+def test_unreadable_new_password_file_is_one_line(make_repo: Callable[..., Repository], run_cli: Callable[..., Any],
+                                                  tmp_path: Path) -> None:
+    repo_path = tmp_path / "repo"
+    make_repo(repo_path).close()
+    for args in (("key", "add"), ("key", "passwd"), ("key", "rotate", "--yes")):
+        res = run_cli(*args, "--new-password-file", str(tmp_path / "missing"), repo=repo_path)
+        assert res.code == 2, (args, res.stderr)
+        assert "cannot read password file" in res.stderr and "Traceback" not in res.stderr, args

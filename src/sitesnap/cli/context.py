@@ -21,7 +21,26 @@ from sitesnap.errors import UsageError, WriteOnlyError
 if TYPE_CHECKING:
     from sitesnap.repository.repository import Repository
 
-__all__ = ["AppContext", "pass_app"]
+__all__ = ["AppContext", "given_new_password", "pass_app", "read_password_file"]
+
+
+def read_password_file(path: str) -> str:
+    """A password from a file, without the trailing line break.
+
+    A file that cannot be read is the user's mistake: a UsageError, never a traceback.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().rstrip("\r\n")
+    except OSError as exc:
+        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+
+
+def given_new_password(new_password_file: str | None) -> str | None:
+    """The new password if one was given (``--new-password-file`` or SITESNAP_NEW_PASSWORD); never prompts."""
+    if new_password_file:
+        return read_password_file(new_password_file)
+    return os.environ.get("SITESNAP_NEW_PASSWORD") or None
 
 
 @dataclass
@@ -46,11 +65,7 @@ class AppContext:
             raise WriteOnlyError("this command needs the repository password")
         path = self.password_file or os.environ.get("SITESNAP_PASSWORD_FILE")
         if path:
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    return fh.read().rstrip("\r\n")
-            except OSError as exc:
-                raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+            return read_password_file(path)
         if "SITESNAP_PASSWORD" in os.environ:
             return os.environ["SITESNAP_PASSWORD"]
         site_password = self._site_password()

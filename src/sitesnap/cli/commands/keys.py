@@ -12,7 +12,7 @@ import sys
 import click
 
 from sitesnap.cli.commands.rotation import key_reencrypt, key_rotate
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, given_new_password, pass_app
 from sitesnap.errors import UsageError
 
 
@@ -22,12 +22,9 @@ def key() -> None:
 
 
 def _new_password(app: AppContext, new_password_file: str | None) -> str:
-    if new_password_file:
-        with open(new_password_file, encoding="utf-8") as fh:
-            return fh.read().rstrip("\r\n")
-    env = os.environ.get("SITESNAP_NEW_PASSWORD")
-    if env:
-        return env
+    given = given_new_password(new_password_file)
+    if given is not None:
+        return given
     return str(click.prompt("New password", hide_input=True, confirmation_prompt=True, err=True))
 
 

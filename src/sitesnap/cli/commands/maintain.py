@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, pass_app, read_password_file
 from sitesnap.cli.output import human_bytes
 from sitesnap.errors import UsageError
 
@@ -182,11 +182,7 @@ def _show_forget(app: AppContext, plan: Any, dry_run: bool) -> None:
 
 def _password_for(app: AppContext, password_file: str | None, env: str, configured: str | None) -> str:
     if password_file:
-        try:
-            with open(password_file, encoding="utf-8") as fh:
-                return fh.read().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read password file {password_file}: {exc.strerror}") from None
+        return read_password_file(password_file)
     if env in os.environ:
         return os.environ[env]
     return configured if configured is not None else app.password()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, given_new_password, pass_app
 from sitesnap.cli.output import human_bytes
 from sitesnap.errors import UsageError
 
@@ -18,17 +17,6 @@ NEXT_STEPS = [
     "export new keys for write-only backup hosts: sitesnap key write-only export",
     "data written before the rotation stays readable with the old key until: sitesnap key reencrypt",
 ]
-
-
-def _given_new_password(new_password_file: str | None) -> str | None:
-    """The new password if one was given (file or SITESNAP_NEW_PASSWORD); never prompts."""
-    if new_password_file:
-        try:
-            with open(new_password_file, encoding="utf-8") as fh:
-                return fh.read().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read password file {new_password_file}: {exc.strerror}") from None
-    return os.environ.get("SITESNAP_NEW_PASSWORD") or None
 
 
 def _confirm(app: AppContext, plan: Any, yes: bool) -> None:
@@ -66,7 +54,7 @@ def key_rotate(app: AppContext, new_password_file: str | None, yes: bool) -> Non
     from sitesnap.repository.rotate import plan_rotate
 
     password = app.password()
-    new_password = _given_new_password(new_password_file)
+    new_password = given_new_password(new_password_file)
     repo = open_repository(app.repository_url(), password, app.storage_options())
     try:
         plan = plan_rotate(repo)

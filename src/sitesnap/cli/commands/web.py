@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, pass_app, read_password_file
 from sitesnap.errors import UsageError
 
 APP_FACTORY = "sitesnap.web"
@@ -87,11 +87,7 @@ def user() -> None:
 
 def _read_password(password_file: str | None) -> str:
     if password_file:
-        try:
-            with open(password_file, encoding="utf-8") as handle:
-                return handle.read().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read password file {password_file}: {exc.strerror}") from None
+        return read_password_file(password_file)
     if not sys.stdin.isatty():
         raise UsageError("no password given", hint="Use --password-file FILE, or run in a terminal to be asked.")
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
