@@ -16,6 +16,7 @@ and no index refers to; the write order of section 11 is unchanged.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import blake3
@@ -84,7 +85,8 @@ class FilePackBuilder:
                 self._done.notify_all()
 
     def finish(
-        self, aead: AESGCM | None, compressor: Compressor, name_of: Any, *, public_key: bytes | None = None
+        self, aead: AESGCM | None, compressor: Compressor, name_of: Callable[[bytes], str], *,
+        public_key: bytes | None = None
     ) -> bytes:
         """Complete, name and publish the pack; returns its ID.  ``name_of(id) -> storage name``."""
         try:
