@@ -52,6 +52,7 @@ class AppContext:
     output: Output = field(default_factory=Output)
     limits: dict[str, int] = field(default_factory=dict)
     _site: Any = None
+    _prompted: str | None = field(default=None, repr=False)
 
     # --- password ---------------------------------------------------------------
 
@@ -76,7 +77,11 @@ class AppContext:
                 "no password given",
                 hint="Set SITESNAP_PASSWORD or SITESNAP_PASSWORD_FILE, or run in a terminal to be asked.",
             )
-        return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+        if confirm:
+            return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True))
+        if self._prompted is None:  # asked once per command, however often it is needed
+            self._prompted = str(click.prompt(prompt, hide_input=True, err=True))
+        return self._prompted
 
     # --- site config ------------------------------------------------------------
 
@@ -142,6 +147,22 @@ class AppContext:
         options = dict(target[1]) if target else {}
         options.update(self.limits)
         return options
+
+    def warm_up_key(self, password: str | None = None) -> None:
+        """Start the repository's key derivation in the background (see ``engine.opening.warm_up_key``).
+
+        For commands that open the repository only after slow imports.  Does
+        nothing with ``--write-only-key`` (no password) or when the password
+        or repository cannot be had yet: the real open reports that.
+        """
+        if self.write_only_key:
+            return
+        from sitesnap.engine.opening import warm_up_key
+
+        try:
+            warm_up_key(self.repository_url(), password or self.password(), self.storage_options())
+        except UsageError:
+            return
 
     @contextmanager
     def open_repo(self) -> Iterator[Repository]:

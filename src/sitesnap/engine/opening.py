@@ -7,9 +7,11 @@ the scheduler and Celery workers.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sitesnap.format.chunker import ChunkerParams
+from sitesnap.repository import keys
 from sitesnap.repository.repository import Repository
 from sitesnap.secrets import resolve
 from sitesnap.storage.registry import open_storage
@@ -17,7 +19,7 @@ from sitesnap.storage.registry import open_storage
 if TYPE_CHECKING:  # the configuration models (pydantic) load only for commands that read a config
     from sitesnap.config import RepositoryConfig
 
-__all__ = ["create_repository", "open_repository", "repository_target"]
+__all__ = ["create_repository", "open_repository", "repository_target", "warm_up_key"]
 
 
 def open_repository(url: str, password: str, options: dict[str, Any] | None = None) -> Repository:
@@ -27,6 +29,30 @@ def open_repository(url: str, password: str, options: dict[str, Any] | None = No
     except BaseException:
         storage.close()
         raise
+
+
+def warm_up_key(url: str, password: str, options: dict[str, Any] | None = None) -> threading.Thread:
+    """Derive the key for ``url`` and ``password`` in the background, for an :func:`open_repository` soon after.
+
+    A site backup started from the command line imports its catalog and
+    sources for a few hundred milliseconds before it opens the repository;
+    the deliberately slow key derivation fits on the other core meanwhile.
+    Errors are not reported here: the real open meets them again.
+    """
+
+    def work() -> None:
+        try:
+            storage = open_storage(url, options)
+        except Exception:  # reported by the real open
+            return
+        try:
+            keys.warm_up(storage, password).join()
+        finally:
+            storage.close()
+
+    thread = threading.Thread(target=work, name="sitesnap-open-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def create_repository(

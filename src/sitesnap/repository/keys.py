@@ -221,19 +221,52 @@ def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None
     """
     memo = _memo_key(doc, password)
     with _UNWRAPPED_LOCK:
-        known = _UNWRAPPED.get(memo)
-    if known is not None:
-        return known
-    kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
-    sealed = base64.b64decode(doc["data"])
-    try:
-        raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
-    except IntegrityError:
-        return None
-    master = MasterKey.from_bytes(raw)
-    with _UNWRAPPED_LOCK:
-        _UNWRAPPED[memo] = master
-    return master
+        if memo in _UNWRAPPED:
+            return _UNWRAPPED[memo]
+        slot_lock = _DERIVING.setdefault(memo, threading.Lock())
+    # One derivation per (slot, password) at a time: a caller arriving while a
+    # warm-up thread (see warm_up) derives the same key waits for its result
+    # instead of paying the deliberately slow KDF a second time.
+    with slot_lock:
+        try:
+            with _UNWRAPPED_LOCK:
+                if memo in _UNWRAPPED:
+                    return _UNWRAPPED[memo]
+            kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
+            sealed = base64.b64decode(doc["data"])
+            try:
+                raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
+            except IntegrityError:
+                return None  # a refused password is never remembered
+            master = MasterKey.from_bytes(raw)
+            with _UNWRAPPED_LOCK:
+                _UNWRAPPED[memo] = master
+            return master
+        finally:
+            with _UNWRAPPED_LOCK:
+                _DERIVING.pop(memo, None)
+
+
+def warm_up(storage: Storage, password: str) -> threading.Thread:
+    """Start unwrapping the key slots ``password`` opens in a daemon thread; returns the thread.
+
+    The key derivation runs in C without the GIL, so a command that will
+    open the repository soon (a site backup still importing its catalog and
+    sources) gets the slow part done on the other core meanwhile; the later
+    :func:`open_slots` finds the result in the memo.  Every error is left to
+    that later call, which reports it properly.
+    """
+
+    def work() -> None:
+        try:
+            for _ in open_slots(storage, password, storage.properties.url):
+                break
+        except Exception:  # the real open raises it again, with its context
+            pass
+
+    thread = threading.Thread(target=work, name="sitesnap-key-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # Master keys this process has already unwrapped, by key slot content and password.  The
@@ -243,6 +276,7 @@ def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None
 # result, so an entry can never be stale; a removed slot is simply no longer tried.  The
 # password is kept only as a keyed hash under a random per-process key.
 _UNWRAPPED: dict[tuple[str, str, str, bytes], MasterKey] = {}
+_DERIVING: dict[tuple[str, str, str, bytes], threading.Lock] = {}
 _UNWRAPPED_LOCK = threading.Lock()
 _MEMO_SECRET = os.urandom(32)
 

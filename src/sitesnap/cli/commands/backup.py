@@ -61,14 +61,15 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
     snapshot) are not read again; only new chunks are stored.  Exits 3 (as
     restic does) when the snapshot was saved but some files could not be read.
     """
-    from sitesnap.engine.backup import backup_paths
-
     out = app.output
     if not paths:
         from sitesnap.cli.commands.site import site_backup
 
         site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy)
         return
+    app.warm_up_key()  # the key derivation overlaps the engine's imports
+    from sitesnap.engine.backup import backup_paths
+
     with app.open_repo() as repo, out.progress("backup") as sink:
         result = backup_paths(repo, list(paths), tags=list(tags), excludes=list(excludes),
                               snapshot_type=snapshot_type or "manual", read_all=snapshot_type == "full", sink=sink)

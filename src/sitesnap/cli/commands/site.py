@@ -14,14 +14,15 @@ from sitesnap.errors import UsageError
 
 def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool) -> None:
     """Back up the site through the recorded-job runner, so the catalog, status and alerts see it."""
+    cfg = app.site(required=True)
+    password = app.password()
+    app.warm_up_key(password)  # the key derivation overlaps the imports below
     from sitesnap.runtime.jobs import run_job
 
-    cfg = app.site(required=True)
     out = app.output
     params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
     with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
-        run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                      password=app.password())
+        run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink, password=password)
     result = run.result
     for w in result.get("warnings", []):
         out.warn(f"{w['path']}: {w['message']}")
