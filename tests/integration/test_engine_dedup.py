@@ -116,3 +116,29 @@ def test_tree_walk_reads_each_tree_pack_once(tmp_path: Path) -> None:
     assert len(pack_reads) <= 4, pack_reads  # 121 trees, one tree pack: a range read, then the pack
     assert any(length is None for _, _, length in pack_reads)
     again.close()
+
+
+def test_unchanged_directories_reuse_the_parent_tree_without_encoding(
+    make_repo: Callable[..., Repository], site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sitesnap.engine.archiver as archiver
+
+    repo = make_repo(tmp_path / "repo")
+    first = backup_paths(repo, [str(site)])
+    encoded: list[int] = []
+    real = archiver.encode_tree
+
+    def counting(nodes: list[archiver.Node]) -> bytes:
+        encoded.append(len(nodes))
+        return real(nodes)
+
+    monkeypatch.setattr(archiver, "encode_tree", counting)
+    second = backup_paths(repo, [str(site)])
+    # Only the synthetic snapshot root is encoded; site/, uploads/ and uploads/2026/ are reused.
+    assert len(encoded) == 1 and second.snapshot.tree == first.snapshot.tree
+    encoded.clear()
+    (site / "uploads" / "2026" / "img7.jpg").write_bytes(b"edited")
+    third = backup_paths(repo, [str(site)])
+    # The changed file's directory and each directory above it get a new tree; nothing else does.
+    assert len(encoded) == 4 and third.snapshot.tree != first.snapshot.tree
+    assert third.archive.files_changed == 1 and third.archive.files_unchanged == 400

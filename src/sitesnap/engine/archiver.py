@@ -195,10 +195,17 @@ class Archiver:
             self.summary.files_new += 1
         return node
 
-    def make_dir(self, meta: Node, children: Sequence[Pending]) -> Future[Node]:
-        """A directory node whose tree is the given children (for synthetic roots)."""
+    def make_dir(
+        self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None = None
+    ) -> Future[Node]:
+        """A directory node whose tree is the given children.
+
+        ``parent`` is (tree ID, nodes by name) of the same directory in the
+        parent snapshot: when every child comes out equal to its old node the
+        new tree is that tree, and its ID is reused without encoding anything.
+        """
         self._dir_slots.acquire()
-        return self._trees.submit(self._finalize_dir, meta, children)
+        return self._trees.submit(self._finalize_dir, meta, children, parent)
 
     # --- internals ------------------------------------------------------------------
 
@@ -248,9 +255,11 @@ class Archiver:
         self, path: bytes, rel: str, node: Node, parent: Node | None, excluder: Excluder
     ) -> Future[Node]:
         old_children: dict[bytes, Node] = {}
+        old_tree: tuple[bytes, dict[bytes, Node]] | None = None
         if parent is not None and parent.type == "dir" and parent.subtree is not None:
             try:
                 old_children = {n.name: n for n in self.store.load_tree(parent.subtree)}
+                old_tree = (parent.subtree, old_children)
             except Exception:
                 old_children = {}
         children: list[Pending] = []
@@ -259,12 +268,18 @@ class Archiver:
             children.append(
                 self._archive_entry(entry.path, child_rel, child, old_children.get(child.name), excluder)
             )
-        return self.make_dir(node, children)
+        return self.make_dir(node, children, old_tree)
 
-    def _finalize_dir(self, meta: Node, children: Sequence[Pending]) -> Node:
+    def _finalize_dir(
+        self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None
+    ) -> Node:
         try:
             nodes = [c.result() if isinstance(c, Future) else c for c in children]
-            tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
+            if parent is not None and _same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
+                # Equal nodes encode to equal bytes, hence the same content-addressed tree.
+                tree_id, added = parent[0], 0
+            else:
+                tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
             meta.subtree = tree_id
             meta.size = 0
             with self._lock:
@@ -381,3 +396,7 @@ def _chain(first: Future[Node], node: Node) -> Future[Node]:
     first.add_done_callback(copy)
     return out
 
+
+def _same_nodes(nodes: Sequence[Node], old: dict[bytes, Node]) -> bool:
+    """True when ``nodes`` are exactly the parent tree's nodes (names, metadata, content, subtrees)."""
+    return len(nodes) == len(old) and all(old.get(n.name) == n for n in nodes)
