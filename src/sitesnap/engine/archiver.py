@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -30,6 +30,7 @@ from sitesnap.format.chunker import Chunker, ChunkerParams
 from sitesnap.format.tree import Node, encode_tree
 from sitesnap.progress import Tracker
 from sitesnap.sources.files import Excluder, ScanWarning, node_from_stat, scan_dir
+from sitesnap.sources.prescan import Prescan
 
 __all__ = ["ArchiveSummary", "Archiver", "BlobStore"]
 
@@ -101,8 +102,10 @@ class Archiver:
         stream_chunker: ChunkerParams | None = None,
         max_files_in_flight: int = 64,
         max_dirs_in_flight: int = 512,
+        prescan: Prescan | None = None,
     ) -> None:
         self.store = store
+        self.prescan = prescan
         self.chunker_params = chunker
         self.stream_params = stream_chunker or chunker
         self.tracker = tracker
@@ -263,7 +266,14 @@ class Archiver:
             except Exception:
                 old_children = {}
         children: list[Pending] = []
-        for entry, child in scan_dir(path, rel, excluder, self._warn):
+        taken = self.prescan.take(path) if self.prescan is not None else None
+        if taken is None:
+            listing: Iterable[tuple[os.DirEntry[bytes], Node]] = scan_dir(path, rel, excluder, self._warn)
+        else:
+            listing, warnings = taken
+            for warning in warnings:
+                self._warn(warning)
+        for entry, child in listing:
             child_rel = f"{rel}/{os.fsdecode(entry.name)}" if rel else os.fsdecode(entry.name)
             children.append(
                 self._archive_entry(entry.path, child_rel, child, old_children.get(child.name), excluder)

@@ -24,6 +24,7 @@ from sitesnap.format.tree import Node
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository.repository import Repository
 from sitesnap.sources.files import Excluder
+from sitesnap.sources.prescan import Prescan
 
 __all__ = ["BackupResult", "backup_paths", "find_parent", "root_meta", "snapshot_summary"]
 
@@ -101,8 +102,13 @@ def backup_paths(
     read_all: bool = False,
     sink: ProgressSink = NULL_SINK,
     hostname: str | None = None,
+    prescan: Prescan | None = None,
 ) -> BackupResult:
-    """Back up ``paths`` as one snapshot; each path appears under its base name at the root."""
+    """Back up ``paths`` as one snapshot; each path appears under its base name at the root.
+
+    ``prescan``, started on the same paths and excludes before the repository
+    was opened, lends the listings it made meanwhile; it is stopped here.
+    """
     if not paths:
         raise UsageError("give at least one path to back up")
     for p in paths:
@@ -121,8 +127,10 @@ def backup_paths(
             parent_nodes = {n.name: n for n in repo.load_tree(parent.tree)}
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
         excluder = Excluder(list(excludes or []))
+        if prescan is not None:
+            prescan.stop()
         with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
-                      read_all=read_all) as archiver:
+                      read_all=read_all, prescan=prescan) as archiver:
             children = [archiver.archive_path(a, name, parent_nodes.get(name), excluder) for a, name in named]
             root = archiver.make_dir(root_meta(), children).result()
             summary = archiver.summary

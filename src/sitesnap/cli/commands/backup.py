@@ -67,12 +67,15 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
 
         site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy)
         return
-    app.warm_up_key()  # the key derivation overlaps the engine's imports
+    app.warm_up_key()  # the key derivation overlaps the engine's imports and the prescan
     from sitesnap.engine.backup import backup_paths
+    from sitesnap.sources.prescan import Prescan
 
-    with app.open_repo() as repo, out.progress("backup") as sink:
+    # Listing the tree needs no key: it starts now, while the repository opens.
+    with Prescan(paths, excludes) as prescan, app.open_repo() as repo, out.progress("backup") as sink:
         result = backup_paths(repo, list(paths), tags=list(tags), excludes=list(excludes),
-                              snapshot_type=snapshot_type or "manual", read_all=snapshot_type == "full", sink=sink)
+                              snapshot_type=snapshot_type or "manual", read_all=snapshot_type == "full", sink=sink,
+                              prescan=prescan)
     for w in result.archive.warnings:
         out.warn(f"{w.path}: {w.message}")
     if out.json_mode:
