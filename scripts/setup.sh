@@ -22,6 +22,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Byte-compile the package, as installing a wheel does: the command line starts
+# ~0.2 s sooner, which matters for every cron-started backup (and stays true
+# where PYTHONDONTWRITEBYTECODE keeps Python from writing the cache itself).
+.venv/bin/python -m compileall -q -j 0 src >/dev/null
+
 [ "$level" = core ] && exit 0
 
 # System packages used by the tests: OpenSSH server (SFTP backend), database
