@@ -22,6 +22,10 @@ Guarantees:
   at most ``grace`` old.
 * Realtime triggers (:mod:`sitesnap.runtime.realtime`) are polled every few
   seconds; abandoned runs are reaped every minute.
+* **CLI hand-off**: run embedded, it also listens on
+  ``scheduler-<site>.sock`` beside its lock and runs the backups that
+  ``sitesnap backup`` hands it (:mod:`sitesnap.runtime.handoff`), recorded as
+  ``triggered_by="cli"`` with this process's pid.
 
 The trigger computation (:func:`build_triggers`, :func:`fire_times`,
 :func:`missed_jobs`) is pure and takes explicit times, so it can be driven by
@@ -30,6 +34,7 @@ a fake clock.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -47,9 +52,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sitesnap.catalog import Catalog
 from sitesnap.config import Schedule, SiteConfig
-from sitesnap.errors import AlreadyRunning, UsageError
+from sitesnap.errors import AlreadyRunning, SitesnapError, UsageError
+from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest, socket_path
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
 from sitesnap.runtime.jobs.filelock import describe_holder
+from sitesnap.runtime.jobs.kinds import repository_password
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -67,6 +74,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=1)
 SCHEDULED_LOCK_WAIT = 600.0
+# A CLI backup handed over while another operation holds the repository waits
+# this long (the CLI run in-process would not wait at all), then is cancelled.
+HANDOFF_LOCK_WAIT = 30.0
 REALTIME_POLL_SECONDS = 5.0
 REAP_SECONDS = 60.0
 
@@ -170,13 +180,15 @@ class SiteScheduler:
     """Runs (or enqueues) a site's scheduled jobs until :meth:`shutdown`.
 
     ``dispatch`` defaults to running in-process, or enqueueing when the site
-    has a broker.  ``clock`` is for tests.  Not reusable after shutdown.
+    has a broker.  ``config_digest`` is the SHA-256 of the config file as it
+    was loaded (see :mod:`.handoff`); without it, the file's digest at
+    construction is used.  ``clock`` is for tests.  Not reusable after shutdown.
     """
 
     def __init__(self, cfg: SiteConfig, catalog: Catalog, *, dispatch: Dispatch | None = None,
                  grace: timedelta = DEFAULT_GRACE, realtime_window: float | None = None,
                  realtime_poll: float = REALTIME_POLL_SECONDS,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, config_digest: str | None = None) -> None:
         self.cfg = cfg
         self.catalog = catalog
         self.grace = grace
@@ -187,6 +199,8 @@ class SiteScheduler:
         self.zone = site_zone(cfg)
         self.fire_log = _FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
         self._lock = scheduler_lock(cfg)
+        self.config_digest = config_digest or (file_digest(cfg.path) if cfg.path is not None else None)
+        self._handoff: HandoffServer | None = None
         self._aps: BackgroundScheduler | None = None
         self._stopped = threading.Event()
 
@@ -240,6 +254,35 @@ class SiteScheduler:
         except Exception:
             log.exception("schedule: realtime backup failed to start")
 
+    def _handoff_backup(self, params: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        """Run a backup the CLI handed over (see :mod:`.handoff`); the run is recorded as triggered by the CLI."""
+        try:
+            repository_password(self.cfg.primary)
+        except SitesnapError as exc:
+            raise Refused("password", f"the site's scheduler has no repository password ({exc.message})") from None
+        run = self.catalog.start_run("backup", site=self.cfg.site.name, repository=self.cfg.primary.name,
+                                     triggered_by="cli", status="queued")
+        reply.accept(run.id)
+        for warning in self.cfg.warnings:
+            reply.warning(warning)
+        try:
+            result = run_job("backup", self.cfg, params, catalog=self.catalog, triggered_by="cli", sink=reply.progress,
+                             run_id=run.id, worker="scheduler", lock_wait=HANDOFF_LOCK_WAIT)
+        except SitesnapError as exc:  # before the run started (catalog unusable): close it if possible
+            with contextlib.suppress(SitesnapError):
+                self.catalog.finish_run(run.id, "failed", error=exc)
+            return {"run_id": run.id, "kind": "backup", "status": "failed", "result": {}, "error": exc.to_dict()}
+        log.info("schedule: CLI backup run %s %s", run.id[:8], result.status)
+        return result.to_dict()
+
+    def _start_handoff(self) -> None:
+        if self.cfg.runtime.broker or self.config_digest is None:
+            return
+        server = HandoffServer(socket_path(self.cfg.runtime.state_dir, self.cfg.site.name), self.config_digest,
+                               self._handoff_backup)
+        if server.start():
+            self._handoff = server
+
     def _reap(self) -> None:
         try:
             reap_stale_runs(self.catalog, site=self.cfg.site.name)
@@ -285,6 +328,7 @@ class SiteScheduler:
                     next_run_time=now)
         aps.start()
         self._aps = aps
+        self._start_handoff()
         for job in missed:
             log.info("schedule: %s was missed while stopped; running it now", job)
         return missed
@@ -299,9 +343,18 @@ class SiteScheduler:
         return self._stopped.wait(timeout)
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop firing, let running jobs finish (``wait``), release the lock; idempotent."""
+        """Stop firing and taking CLI backups, let running jobs finish (``wait``), release the lock; idempotent.
+
+        The hand-off socket is removed before the lock is released, so it
+        never removes the socket of the next scheduler.
+        """
+        if self._handoff is not None:
+            self._handoff.close(wait=False)
         if self._aps is not None:
             self._aps.shutdown(wait=wait)
             self._aps = None
+        if self._handoff is not None and wait:
+            self._handoff.close(wait=True)
+            self._handoff = None
         self._lock.release()
         self._stopped.set()
