@@ -52,20 +52,27 @@ def init(app: AppContext, kdf: str, params_from: str | None, from_password_file:
               "manual for paths.")
 @click.option("--source", "sources", multiple=True, help="With a site config: back up only this source (repeatable).")
 @click.option("--no-copy", is_flag=True, help="With a site config: do not copy to the other repositories afterwards.")
+@click.option("--in-process", is_flag=True,
+              help="With a site config: run here even if the site's scheduler is running.")
 @pass_app
 def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], excludes: tuple[str, ...],
-           snapshot_type: str | None, sources: tuple[str, ...], no_copy: bool) -> None:
+           snapshot_type: str | None, sources: tuple[str, ...], no_copy: bool, in_process: bool) -> None:
     """Back up PATHS, or the whole site of the config when no PATHS are given.
 
     Unchanged files (same size, mtime, ctime and inode as in the parent
     snapshot) are not read again; only new chunks are stored.  Exits 3 (as
     restic does) when the snapshot was saved but some files could not be read.
+
+    A whole-site backup runs in the site's scheduler when one is running on
+    this machine (it has started up already), with the same output and exit
+    code; Ctrl-C then leaves it running there.
     """
     out = app.output
     if not paths:
         from sitesnap.cli.commands.site import site_backup
 
-        site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy)
+        site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy,
+                    in_process=in_process)
         return
     app.warm_up_key()  # the key derivation overlaps the engine's imports and the prescan
     from sitesnap.engine.backup import backup_paths

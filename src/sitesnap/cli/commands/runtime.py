@@ -42,13 +42,20 @@ def _show_run(app: AppContext, result: Any) -> None:
 def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: float) -> None:
     """Run the site's [schedule] until stopped (Ctrl-C or SIGTERM).
 
-    Embedded by default: jobs run in this process.  With [runtime] broker set,
-    jobs are only enqueued for 'sitesnap worker' processes.  Only one
-    scheduler may run per site: a second one exits with an error.
+    Embedded by default: jobs run in this process, and so do the backups
+    that 'sitesnap backup' hands it while it runs (through a socket in the
+    state directory).  With [runtime] broker set, jobs are only enqueued for
+    'sitesnap worker' processes.  Only one scheduler may run per site: a
+    second one exits with an error.
     """
+    from sitesnap.cli.commands.site import site_config_file
     from sitesnap.config import parse_duration
+    from sitesnap.runtime.handoff import file_digest
     from sitesnap.runtime.scheduler import SiteScheduler, job_request
 
+    # Digest first, then load: an edit in between makes CLI backups run in-process, never with a stale config.
+    config_file = site_config_file(app)
+    digest = file_digest(config_file) if config_file else None
     cfg = app.site(required=True)
     out = app.output
     with open_site_catalog(cfg) as catalog:
@@ -70,7 +77,8 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
                                  password=app.password() if cfg.primary.password is None else None)
             _show_run(app, result)
             return
-        sched = SiteScheduler(cfg, catalog, grace=parse_duration(grace), realtime_window=realtime_window)
+        sched = SiteScheduler(cfg, catalog, grace=parse_duration(grace), realtime_window=realtime_window,
+                              config_digest=digest)
         missed = sched.start()
         previous = {sig: signal.signal(sig, lambda *_: sched.shutdown(wait=False))
                     for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -2,43 +2,105 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import click
 from rich.table import Table
 
 from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
-from sitesnap.errors import UsageError
+from sitesnap.errors import Interrupted, UsageError, error_from_dict
 
 
-def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool) -> None:
-    """Back up the site through the recorded-job runner, so the catalog, status and alerts see it."""
+def site_config_file(app: AppContext) -> str | None:
+    """The config file ``app.site()`` reads (``-c``, SITESNAP_CONFIG, ./sitesnap.toml), without loading it."""
+    path = app.config_path or os.environ.get("SITESNAP_CONFIG")
+    if path is None and os.path.exists("sitesnap.toml") and not app.repo_url:
+        path = "sitesnap.toml"
+    return path
+
+
+def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool,
+                in_process: bool = False) -> None:
+    """Back up the site through the recorded-job runner, so the catalog, status and alerts see it.
+
+    When the site's scheduler runs on this machine, the backup runs there
+    (see :mod:`sitesnap.runtime.handoff`) unless ``in_process``, ``-r`` or
+    ``--write-only-key`` is given; otherwise it runs in this process.
+    """
+    params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
+    config_file = site_config_file(app)
+    may_hand_off = not (in_process or app.repo_url or app.write_only_key)
+    if config_file and may_hand_off and _hand_off(app, config_file, params):
+        return
     cfg = app.site(required=True)
     password = app.password()
     app.warm_up_key(password)  # the key derivation overlaps the imports below
     from sitesnap.runtime.jobs import run_job
 
     out = app.output
-    params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
     with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
         run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink, password=password)
-    result = run.result
+    _show_backup(app, run.to_dict(), snapshot_type, cfg.site.name, ran_in="cli")
+    run.raise_for_error()
+
+
+def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool:
+    """Run the backup in the site's scheduler and show it as if run here; False when there is none to take it."""
+    from sitesnap.runtime.handoff import Refused, hand_off_backup, progress_from
+
+    out = app.output
+    try:
+        handoff = hand_off_backup(config_file, params)
+    except Refused as refused:
+        out.warn(f"{refused.reason}; backing up in this process")
+        return False
+    if handoff is None:
+        return False
+    result: dict[str, Any] = {}
+    try:
+        with out.progress("backup") as sink:
+            for event in handoff.events():
+                kind = event.get("message_type")
+                if kind == "status":
+                    sink(progress_from(event))
+                elif kind == "warning":
+                    out.warn(str(event.get("message", "")))
+                elif kind == "result":
+                    result = event
+    except KeyboardInterrupt:
+        raise Interrupted(f"the site's scheduler carries on with run {handoff.run_id[:8]}",
+                          hint="See 'sitesnap runs'.") from None
+    finally:
+        handoff.close()
+    _show_backup(app, result, str(params["type"]), handoff.site, ran_in="scheduler")
+    if result.get("error"):
+        raise error_from_dict(result["error"])
+    return True
+
+
+def _show_backup(app: AppContext, run: dict[str, Any], snapshot_type: str, site: str, *, ran_in: str) -> None:
+    """The lines a site backup ends with, from ``RunResult.to_dict()``, wherever it ran."""
+    out = app.output
+    result: dict[str, Any] = run.get("result") or {}
+    run_id, ok = str(run.get("run_id", "")), run.get("status") == "completed"
     for w in result.get("warnings", []):
         out.warn(f"{w['path']}: {w['message']}")
     copies = result.get("copies", [])
     if out.json_mode:
-        out.json_line({"message_type": "summary", "run_id": run.run_id, **result})
+        out.json_line({"message_type": "summary", "run_id": run_id, "ran_in": ran_in, **result})
     else:
         for rec in result.get("sources", []):
             rows = sum(rec.get("tables", {}).values()) if rec.get("tables") else None
             extra = f", {len(rec['tables'])} tables, {rows} rows" if rows is not None else ""
             out.always(f"  {rec['name']:<12} {rec['kind']:<8} {human_bytes(int(rec.get('size', 0))):>12}{extra}")
-        if run.ok:
+        if ok:
             out.always(f"Added to the repository: {human_bytes(result.get('bytes_added', 0))} "
                        f"(read {human_bytes(result.get('bytes_read', 0))})")
-            out.always(f"snapshot {result['short_id']} ({snapshot_type}) of site {cfg.site.name} "
-                       f"saved in {result.get('duration', 0):.2f}s (run {run.run_id[:8]})")
+            out.always(f"snapshot {result['short_id']} ({snapshot_type}) of site {site} "
+                       f"saved in {result.get('duration', 0):.2f}s (run {run_id[:8]})")
         for c in copies:
             status = c.get("status")
             detail = f": {c.get('error')}" if c.get("error") else f", {human_bytes(int(c.get('bytes_sent', 0)))} sent"
@@ -46,7 +108,6 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     for c in copies:
         if c.get("status") != "ok" and out.json_mode:
             out.warn(f"copy to {c.get('repository')} failed: {c.get('error')}")
-    run.raise_for_error()
 
 
 def _parse_targets(targets: list[str]) -> dict[str, str]:
