@@ -142,3 +142,19 @@ def test_unchanged_directories_reuse_the_parent_tree_without_encoding(
     # The changed file's directory and each directory above it get a new tree; nothing else does.
     assert len(encoded) == 4 and third.snapshot.tree != first.snapshot.tree
     assert third.archive.files_changed == 1 and third.archive.files_unchanged == 400
+
+
+def test_progress_counts_every_unchanged_file(
+    make_repo: Callable[..., Repository], site: Path, tmp_path: Path
+) -> None:
+    from sitesnap.progress import Progress
+
+    repo = make_repo(tmp_path / "repo")
+    backup_paths(repo, [str(site)])
+    seen: list[Progress] = []
+    second = backup_paths(repo, [str(site)], sink=seen.append)
+    last = seen[-1]
+    # Unchanged files are reported in batches; none is lost from the totals.
+    assert last.finished and last.files_done == second.archive.files_unchanged == 401
+    assert last.bytes_done == second.archive.bytes_total == sum(
+        f.stat().st_size for f in site.rglob("*") if f.is_file())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -146,7 +147,10 @@ class Archiver:
         if node is None:
             raise SourceError(f"{os.fsdecode(bpath)} is not a regular file, directory or symlink")
         node.name = name
-        result = self._archive_entry(bpath, "", node, parent, excluder or Excluder())
+        try:
+            result = self._archive_entry(bpath, "", node, parent, excluder or Excluder())
+        finally:
+            self._flush_unchanged(os.fsdecode(name))
         return result if isinstance(result, Future) else _done(result)
 
     def archive_stream(self, name: bytes, stream: BinaryIO, meta: Node | None = None) -> Node:
@@ -207,6 +211,10 @@ class Archiver:
         parent snapshot: when every child comes out equal to its old node the
         new tree is that tree, and its ID is reused without encoding anything.
         """
+        if all(c.done() for c in children if isinstance(c, Future)):
+            # Nothing to wait for (an unchanged directory, typically): build it here rather
+            # than hand it to the tree thread and back, which costs more than the work.
+            return _done(self._build_dir(meta, children, parent))
         self._dir_slots.acquire()
         return self._trees.submit(self._finalize_dir, meta, children, parent)
 
@@ -284,26 +292,29 @@ class Archiver:
         self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None
     ) -> Node:
         try:
-            nodes = [c.result() if isinstance(c, Future) else c for c in children]
-            if parent is not None and _same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
-                # Equal nodes encode to equal bytes, hence the same content-addressed tree.
-                tree_id, added = parent[0], 0
-            else:
-                tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
-            meta.subtree = tree_id
-            meta.size = 0
-            with self._lock:
-                self.summary.dirs += 1
-                self.summary.bytes_added += added
-                if added:
-                    self.summary.tree_blobs_added += 1
-            return meta
+            return self._build_dir(meta, children, parent)
         finally:
             self._dir_slots.release()
 
-    def _archive_file(self, path: bytes, rel: str, node: Node, parent: Node | None) -> Pending:
+    def _build_dir(
+        self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None
+    ) -> Node:
+        nodes = [c.result() if isinstance(c, Future) else c for c in children]
+        if parent is not None and _same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
+            # Equal nodes encode to equal bytes, hence the same content-addressed tree.
+            tree_id, added = parent[0], 0
+        else:
+            tree_id, added = self.store.save_blob(TREE, encode_tree(nodes))
+        meta.subtree = tree_id
+        meta.size = 0
         with self._lock:
-            self.summary.bytes_total += node.size
+            self.summary.dirs += 1
+            self.summary.bytes_added += added
+            if added:
+                self.summary.tree_blobs_added += 1
+        return meta
+
+    def _archive_file(self, path: bytes, rel: str, node: Node, parent: Node | None) -> Pending:
         if (
             not self.read_all
             and parent is not None
@@ -315,10 +326,10 @@ class Archiver:
             and all(self.store.has_blob(DATA, c) for c in parent.content)
         ):
             node.content = parent.content
-            with self._lock:
-                self.summary.files_unchanged += 1
-            self.tracker.update(files_done=1, bytes_done=node.size, current=rel)
+            self._count_unchanged(node.size, rel)
             return node
+        with self._lock:
+            self.summary.bytes_total += node.size
         if node.nlink > 1:
             key = (node.dev, node.inode)
             with self._lock:
@@ -332,6 +343,29 @@ class Archiver:
             with self._lock:
                 self._hardlinks[(node.dev, node.inode)] = fut
         return fut
+
+    def _count_unchanged(self, size: int, rel: str) -> None:
+        """Count an unchanged file; reported in batches, as a walk meets thousands per second."""
+        batch = getattr(self._local, "unchanged", None)
+        if batch is None:
+            batch = self._local.unchanged = _Unchanged()
+        batch.files += 1
+        batch.bytes += size
+        if batch.files >= 256 or time.monotonic() - batch.since >= 0.1:
+            self._flush_unchanged(rel)
+
+    def _flush_unchanged(self, rel: str) -> None:
+        """Hand this thread's counted unchanged files to the summary and the progress."""
+        batch = getattr(self._local, "unchanged", None)
+        if batch is None or not batch.files:
+            return
+        files, size = batch.files, batch.bytes
+        batch.files = batch.bytes = 0
+        batch.since = time.monotonic()
+        with self._lock:
+            self.summary.files_unchanged += files
+            self.summary.bytes_total += size
+        self.tracker.update(files_done=files, bytes_done=size, current=rel)
 
     def _read_file(self, path: bytes, rel: str, node: Node, changed: bool) -> Node:
         try:
@@ -405,6 +439,15 @@ def _chain(first: Future[Node], node: Node) -> Future[Node]:
 
     first.add_done_callback(copy)
     return out
+
+
+@dataclass
+class _Unchanged:
+    """One thread's unchanged files not yet added to the summary."""
+
+    files: int = 0
+    bytes: int = 0
+    since: float = field(default_factory=time.monotonic)
 
 
 def _same_nodes(nodes: Sequence[Node], old: dict[bytes, Node]) -> bool:
