@@ -17,17 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import (
-    Progress as RichProgress,
-)
 
 from sitesnap.progress import Progress, ProgressSink
 
@@ -98,6 +87,17 @@ class Output:
         if self.quiet or not self.err.is_terminal:
             yield lambda _p: None
             return
+        # Loaded only for a bar on a terminal: a backup started by cron does not pay for it.
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
         bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -14,10 +14,12 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from sitesnap.format.tree import Node
+
+if TYPE_CHECKING:
+    import pathspec
 
 __all__ = ["Excluder", "ScanWarning", "node_from_stat", "scan_dir"]
 
@@ -83,7 +85,11 @@ class Excluder:
     patterns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._spec = pathspec.PathSpec.from_lines("gitwildmatch", self.patterns) if self.patterns else None
+        self._spec: pathspec.PathSpec[Any] | None = None
+        if self.patterns:  # pathspec loads only for backups that exclude something
+            import pathspec
+
+            self._spec = pathspec.PathSpec.from_lines("gitwildmatch", self.patterns)
 
     def excluded(self, rel_path: str, is_dir: bool) -> bool:
         if self._spec is None:
