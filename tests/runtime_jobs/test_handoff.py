@@ -183,6 +183,9 @@ def test_in_process_flag_runs_here_beside_a_scheduler(site, start_scheduler) -> 
     assert done.returncode == 0, done.stderr
     summary = _summary(done.stdout)
     assert summary["ran_in"] == "cli" and _run(site, summary["run_id"]).pid != sched.pid
+    # So does a backup to a repository named with -r.
+    named = _cli(site, "-r", "local", "backup", "--json")
+    assert named.returncode == 0 and _summary(named.stdout)["ran_in"] == "cli", named.stderr
 
 
 def test_config_edited_after_the_scheduler_started_runs_here_with_a_note(site, start_scheduler) -> None:
@@ -445,3 +448,20 @@ def test_quick_reading_agrees_with_the_config_models(tmp_path: Path, monkeypatch
     assert read_site_address(tmp_path / "missing.toml") is None
     config.write_text('[site]\nname = "../bad"\n')
     assert read_site_address(config) is None
+
+
+def test_a_handler_that_breaks_after_accepting_still_ends_with_a_failed_result(tmp_path: Path) -> None:
+    def handler(params: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        reply.accept("r2")
+        raise RuntimeError("boom")
+
+    sock = tmp_path / "s.sock"
+    server = HandoffServer(sock, "abc", handler)
+    assert server.start()
+    try:
+        replies = _ask(sock, b'{"v": 1, "op": "backup", "params": {}, "config_digest": "abc"}\n')
+    finally:
+        server.close()
+    assert [m["message_type"] for m in replies] == ["accepted", "result"]
+    assert replies[1]["run_id"] == "r2" and replies[1]["status"] == "failed"
+    assert replies[1]["error"]["message"] == "internal error: RuntimeError: boom"

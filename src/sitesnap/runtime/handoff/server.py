@@ -68,6 +68,7 @@ class Reply:
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
         self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUED_EVENTS)
+        self.run_id = ""
         self.accepted = False
         self._writer = threading.Thread(target=self._write, name="handoff-writer", daemon=True)
         self._writer.start()
@@ -82,7 +83,7 @@ class Reply:
 
     def accept(self, run_id: str) -> None:
         """Tell the client its backup runs, as ``run_id``; send before anything else."""
-        self.accepted = True
+        self.accepted, self.run_id = True, run_id
         self.send({"message_type": "accepted", "run_id": run_id, "pid": os.getpid()})
 
     def warning(self, text: str) -> None:
@@ -131,8 +132,16 @@ class HandoffServer:
         self._closed = threading.Event()
 
     def start(self) -> bool:
-        """Bind (mode 0600), listen and accept in a daemon thread; False when the socket cannot be made."""
+        """Bind (mode 0600), listen and accept in a daemon thread.
+
+        False (and nothing listens) when the path is too long, the socket
+        cannot be made, or the system cannot check peers (no ``SO_PEERCRED``).
+        """
         raw = os.fsencode(self.path)
+        if getattr(socket, "SO_PEERCRED", None) is None:
+            log.info("handoff: this system cannot tell a peer's user (no SO_PEERCRED); CLI backups run in their "
+                     "own process")
+            return False
         if len(raw) > MAX_SOCKET_PATH:
             log.warning("handoff: socket path %s is longer than %d bytes; CLI backups run in their own process",
                         self.path, MAX_SOCKET_PATH)
@@ -219,7 +228,8 @@ class HandoffServer:
             log.exception("handoff: a backup failed to run")
             error = SitesnapError(f"internal error: {type(exc).__name__}: {exc}")
             if reply.accepted:
-                reply.send({"message_type": "result", "status": "failed", "result": {}, "error": error.to_dict()})
+                reply.send({"message_type": "result", "run_id": reply.run_id, "kind": "backup", "status": "failed",
+                            "result": {}, "error": error.to_dict()})
             else:
                 reply.send({"message_type": "refused", "code": "error", "reason": error.message})
         finally:
