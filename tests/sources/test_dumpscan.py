@@ -80,3 +80,22 @@ def test_pg_counts_rows_full_of_escapes(rows: list[list[bytes]], cuts: list[int]
     _feed(scanner, dump, cuts)
     assert scanner.tables == {"public.t": len(rows)}
     assert scanner.complete
+
+
+@settings(max_examples=200)
+@given(segments=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 400), st.booleans()), max_size=12),
+       cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=30))
+def test_mysql_runs_of_rows_and_table_switches(segments: list[tuple[int, int, bool]], cuts: list[int]) -> None:
+    """Long runs of one table's rows (counted a block at a time), switches between tables, other lines."""
+    parts = [b"CREATE TABLE `t%d` (\n  `a` int\n);\n" % i for i in range(4)]
+    want = {f"t{i}": 0 for i in range(4)}
+    for table, rows, separated in segments:
+        if separated:
+            parts.append(b"/*!40000 ALTER TABLE `t%d` DISABLE KEYS */;\n" % table)
+        parts += [b"INSERT INTO `t%d` VALUES (%d,'r\\n%d');\n" % (table, r, r) for r in range(rows)]
+        want[f"t{table}"] += rows
+    parts.append(b"-- Dump completed\n")
+    scanner = MysqlDumpScanner()
+    _feed(scanner, b"".join(parts), cuts)
+    assert scanner.tables == want
+    assert scanner.complete

@@ -178,6 +178,13 @@ class MysqlDumpScanner(_LineScanner):
         prefix = self._insert_prefix
         if not prefix or self._partial is not None or not data.startswith(prefix, start):
             return start
+        end = data.rfind(b"\n") + 1
+        lines = data.count(b"\n", start, end)
+        if lines and data.count(b"\n" + prefix, start, end) + 1 == lines:
+            # Every complete line left in the block is a row of this table (the usual case:
+            # thousands of rows per block), counted by two memchr-speed passes.
+            self.tables[self._current] += lines
+            return end
         pos = start
         rows = 0
         while data.startswith(prefix, pos):
