@@ -89,6 +89,10 @@ def _done(node: Node) -> Future[Node]:
     return fut
 
 
+_INLINE_READ = 64 << 10
+"""Files up to this size are read by the walking thread itself."""
+
+
 class Archiver:
     """One backup run's archiving.  Call :meth:`close` (or use ``with``) when done."""
 
@@ -338,6 +342,10 @@ class Archiver:
                 return _chain(first, node)
         changed = parent is not None
         self._file_slots.acquire()
+        if node.size <= _INLINE_READ and node.nlink == 1:
+            # A small file is read, hashed and sealed faster here than a hand-over to a reader
+            # thread costs (a Future, a semaphore and two GIL switches per file).
+            return self._read_file(path, rel, node, changed)
         fut = self._files.submit(self._read_file, path, rel, node, changed)
         if node.nlink > 1:
             with self._lock:
