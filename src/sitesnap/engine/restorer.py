@@ -99,6 +99,10 @@ def check_tree_names(nodes: list[Node], where: str) -> None:
         seen.add(n.name)
 
 
+_INLINE_WRITE = 64 << 10
+"""Files up to this size are written by the walking thread itself."""
+
+
 class Restorer:
     def __init__(
         self,
@@ -275,6 +279,11 @@ class Restorer:
                 return
         d.acquire()
         self._slots.acquire()
+        if node.size <= _INLINE_WRITE:
+            # A small file is written faster here than a hand-over to a worker costs
+            # (a Future, a semaphore and two GIL switches per file).
+            self._write_file(d, node, rel)
+            return
         fut = self._pool.submit(self._write_file, d, node, rel)
         with self._lock:
             self._futures.append(fut)
