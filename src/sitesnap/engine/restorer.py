@@ -22,7 +22,7 @@ import itertools
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -99,8 +99,9 @@ def check_tree_names(nodes: list[Node], where: str) -> None:
         seen.add(n.name)
 
 
-_INLINE_WRITE = 64 << 10
-"""Files up to this size are written by the walking thread itself."""
+_SMALL_FILE = 64 << 10
+"""Files up to this size are written in batches of :data:`_BATCH_FILES` per worker task."""
+_BATCH_FILES = 32
 
 
 class Restorer:
@@ -195,6 +196,7 @@ class Restorer:
             self._delete_extra(d, {n.name for n in nodes})
         else:
             self._remove_dead_temps(d)
+        small: list[tuple[Node, str]] = []
         for node in nodes:
             child_rel = f"{rel}/{node.display_name}" if rel else node.display_name
             if node.type == "dir":
@@ -215,7 +217,8 @@ class Restorer:
             elif node.type == "symlink":
                 self._make_symlink(d, node, child_rel)
             elif node.type == "file":
-                self._schedule_file(d, node, child_rel)
+                self._schedule_file(d, node, child_rel, small)
+        self._flush_small(d, small)
 
     def _enter_dir(self, parent: _Dir, name: bytes, rel: str) -> _Dir | None:
         try:
@@ -267,7 +270,7 @@ class Restorer:
         except OSError as exc:
             self._error(f"{rel}: cannot create symlink: {exc.strerror}")
 
-    def _schedule_file(self, d: _Dir, node: Node, rel: str) -> None:
+    def _schedule_file(self, d: _Dir, node: Node, rel: str, small: list[tuple[Node, str]]) -> None:
         if node.nlink > 1 and node.inode:
             key = (node.dev, node.inode)
             with self._lock:
@@ -277,18 +280,44 @@ class Restorer:
             if first is not None:
                 self._pending_links.append((first, rel))
                 return
+        if node.size <= _SMALL_FILE:
+            # Small files go to a worker in batches: one hand-over (a Future, a semaphore,
+            # GIL switches) per file cost more than writing it, yet the file system's own
+            # work (create, write, rename) still runs on both cores.
+            small.append((node, rel))
+            if len(small) >= _BATCH_FILES:
+                self._flush_small(d, small)
+            return
+        self._submit(d, self._write_file, d, node, rel)
+
+    def _flush_small(self, d: _Dir, small: list[tuple[Node, str]]) -> None:
+        if small:
+            self._submit(d, self._write_batch, d, list(small))
+            small.clear()
+
+    def _submit(self, d: _Dir, fn: Callable[..., None], *args: Any) -> None:
         d.acquire()
         self._slots.acquire()
-        if node.size <= _INLINE_WRITE:
-            # A small file is written faster here than a hand-over to a worker costs
-            # (a Future, a semaphore and two GIL switches per file).
-            self._write_file(d, node, rel)
-            return
-        fut = self._pool.submit(self._write_file, d, node, rel)
+        fut = self._pool.submit(fn, *args)
         with self._lock:
             self._futures.append(fut)
 
+    def _write_batch(self, d: _Dir, batch: list[tuple[Node, str]]) -> None:
+        try:
+            for node, rel in batch:
+                self._write_one(d, node, rel)
+        finally:
+            self._slots.release()
+            d.release()
+
     def _write_file(self, d: _Dir, node: Node, rel: str) -> None:
+        try:
+            self._write_one(d, node, rel)
+        finally:
+            self._slots.release()
+            d.release()
+
+    def _write_one(self, d: _Dir, node: Node, rel: str) -> None:
         tmp = _tmp_name(node.name)
         try:
             fd = os.open(tmp, _FILE_FLAGS, 0o600, dir_fd=d.fd)
@@ -317,9 +346,6 @@ class Restorer:
             _unlink_quiet(d.fd, tmp)
             msg = exc.strerror if isinstance(exc, OSError) else exc.message
             self._error(f"{rel}: {msg}")
-        finally:
-            self._slots.release()
-            d.release()
 
     def _replace_dir_then_retry(self, d: _Dir, node: Node, rel: str, tmp: bytes) -> None:
         try:
