@@ -13,16 +13,17 @@ Restores are ``plan_site_restore()`` then ``RestorePlan.execute()``: the CLI's
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sitesnap.config import AnySource, FilesSource, SiteConfig, SqliteSource
@@ -37,7 +38,7 @@ from sitesnap.format.tree import Node
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository.repository import Repository
 from sitesnap.secrets import resolve
-from sitesnap.sources.db import DatabaseSource, DumpInfo, open_database_source
+from sitesnap.sources.db import DatabaseSource, DumpInfo, DumpInfoFuture, open_database_source
 from sitesnap.sources.files import Excluder
 
 __all__ = [
@@ -149,7 +150,11 @@ def backup_site(
     site = cfg.site.name
     tracker = Tracker("backup", sink)
     records: list[dict[str, Any]] = []
-    with repo.lock(operation=f"backup {site}"):
+    with contextlib.ExitStack() as early, repo.lock(operation=f"backup {site}"):
+        # A dump that is archived first is started now: the dump tool's connection and
+        # catalog queries (~0.1 s before its first byte) overlap loading the index.
+        first = chosen[0] if not any(isinstance(s, FilesSource) for s in chosen) else None
+        started_dump = early.enter_context(_start_dump(first)) if first is not None else None
         repo.load_index()
         parent = find_parent(repo, lambda s: s.site == site and s.hostname == host)
         if parent is not None:
@@ -171,7 +176,11 @@ def backup_site(
                 if isinstance(src, FilesSource):
                     continue
                 tracker.update(phase=f"dump {src.name}", force=True)
-                node, info, seconds = _dump(archiver, src)
+                if src is first and started_dump is not None:
+                    node, info, seconds = _archive_dump(archiver, src, *started_dump)
+                    early.close()
+                else:
+                    node, info, seconds = _dump(archiver, src)
                 db_nodes.append(_done(node))
                 records.append({
                     "name": src.name, "kind": src.type, "path": tree_path(src), "origin": origin(src),
@@ -225,11 +234,21 @@ def _parent_node(repo: Repository, parent: Snapshot | None, path: str) -> Node |
 
 
 def _dump(archiver: Archiver, src: AnySource) -> tuple[Node, DumpInfo, float]:
+    with _start_dump(src) as started:
+        return _archive_dump(archiver, src, *started)
+
+
+@contextlib.contextmanager
+def _start_dump(src: AnySource) -> Iterator[tuple[BinaryIO, DumpInfoFuture, float]]:
+    """The source's dump, started: (stream, info future, start time); ends the dump on exit."""
     t0 = time.monotonic()
-    source = open_source(src)
-    name = os.fsencode(f"{src.name}.{DB_EXT[src.type]}")
-    with source.dump() as (stream, future):
-        node = archiver.archive_stream(name, stream)
+    with open_source(src).dump() as (stream, future):
+        yield stream, future, t0
+
+
+def _archive_dump(archiver: Archiver, src: AnySource, stream: BinaryIO, future: DumpInfoFuture,
+                  t0: float) -> tuple[Node, DumpInfo, float]:
+    node = archiver.archive_stream(os.fsencode(f"{src.name}.{DB_EXT[src.type]}"), stream)
     return node, future.result(), time.monotonic() - t0
 
 
