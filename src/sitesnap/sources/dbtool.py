@@ -220,6 +220,9 @@ def condense_error(stderr: str, name: str = "") -> str:
     return re.sub(r"\s+", " ", line)
 
 
+_READ_BLOCK = 256 << 10
+
+
 class ProcessStream:
     """The stdout of a dump program as a readable binary stream.
 
@@ -250,8 +253,11 @@ class ProcessStream:
     def read(self, n: int = -1) -> bytes:
         if self._eof:
             return b""
-        size = n if n is not None and n > 0 else 1 << 20
-        data = self._pipe.read1(size) if hasattr(self._pipe, "read1") else self._pipe.read(size)
+        size = min(n, _READ_BLOCK) if n is not None and n > 0 else _READ_BLOCK
+        # A full block, not whatever the pipe holds right now: a dump tool that writes a row
+        # at a time would otherwise hand over a few KiB per call, and every call costs the
+        # row scanner and the chunker Python work of its own.
+        data = self._pipe.read(size)
         if data:
             self.bytes_read += len(data)
             self._observer(data)
