@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.integration.test_keys_memo import counting_derivations
 
 from sitesnap.engine.opening import open_repository, warm_up_key
 from sitesnap.errors import WrongPassword
-from sitesnap.repository import keys
 from sitesnap.repository.repository import Repository
 from sitesnap.storage.local import LocalStorage
 
 KDF = {"name": "scrypt", "n": 2**14, "r": 8, "p": 1}
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = keys.derive_key
-    gate = threading.Lock()
-
-    def derive(password: str, salt: bytes, params: dict[str, Any]) -> bytes:
-        with gate:
-            calls.append(password)
-        return real(password, salt, params)
-
-    monkeypatch.setattr(keys, "derive_key", derive)
-    return calls
-
-
 def test_open_during_warm_up_derives_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Repository.init(LocalStorage(str(tmp_path / "r")), "pw", kdf=KDF).close()
-    calls = _counting(monkeypatch)
+    calls = counting_derivations(monkeypatch)
     thread = warm_up_key(str(tmp_path / "r"), "pw")
     repo = open_repository(str(tmp_path / "r"), "pw")  # usually arrives while the warm-up derives
     repo.close()
