@@ -242,8 +242,11 @@ def test_client_killed_mid_backup_leaves_the_backup_running_to_the_end(make_site
 def test_ctrl_c_leaves_the_backup_to_the_scheduler_and_exits_130(make_site, start_scheduler) -> None:
     site = make_site("slow", schedule=OFF, limit_upload="1MiB/s", payload=3 << 20)
     start_scheduler(site)
+    # SIGINT as in a terminal, even when these tests run in the background (where it is ignored and
+    # a Python child would inherit that).
     client = subprocess.Popen([SITESNAP, "-c", str(site.config_path), "backup"], env=_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     running = _wait_for_run(site, ("running",))
     client.send_signal(signal.SIGINT)
     _, stderr = client.communicate(timeout=30)
