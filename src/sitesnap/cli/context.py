@@ -89,9 +89,7 @@ class AppContext:
         """The loaded site config (``-c``, ``SITESNAP_CONFIG`` or ``./sitesnap.toml``), or None."""
         if self._site is not None:
             return self._site
-        path = self.config_path or os.environ.get("SITESNAP_CONFIG")
-        if path is None and os.path.exists("sitesnap.toml") and not self.repo_url:
-            path = "sitesnap.toml"
+        path = self.config_file()
         if path is None:
             if required:
                 raise UsageError(
@@ -105,6 +103,13 @@ class AppContext:
         for warning in getattr(self._site, "warnings", []):
             self.output.warn(warning)
         return self._site
+
+    def config_file(self) -> str | None:
+        """The config file :meth:`site` reads (``-c``, SITESNAP_CONFIG, ./sitesnap.toml), without loading it."""
+        path = self.config_path or os.environ.get("SITESNAP_CONFIG")
+        if path is None and os.path.exists("sitesnap.toml") and not self.repo_url:
+            path = "sitesnap.toml"
+        return path
 
     def _site_password(self) -> str | None:
         target = self._site_target(with_password=True)

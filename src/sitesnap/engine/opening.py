@@ -46,7 +46,7 @@ def warm_up_key(url: str, password: str, options: dict[str, Any] | None = None) 
         except Exception:  # reported by the real open
             return
         try:
-            keys.warm_up(storage, password).join()
+            keys.warm_up(storage, password)
         finally:
             storage.close()
 

@@ -22,7 +22,7 @@ import itertools
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -169,7 +169,7 @@ class Restorer:
         d.acquire()
         self._slots.acquire()
         try:
-            self._write_file(d, node, name)
+            self._write_batch(d, [(node, name)])
         finally:
             self._pool.shutdown(wait=True)
             d.release()
@@ -288,17 +288,17 @@ class Restorer:
             if len(small) >= _BATCH_FILES:
                 self._flush_small(d, small)
             return
-        self._submit(d, self._write_file, d, node, rel)
+        self._submit(d, [(node, rel)])
 
     def _flush_small(self, d: _Dir, small: list[tuple[Node, str]]) -> None:
         if small:
-            self._submit(d, self._write_batch, d, list(small))
+            self._submit(d, list(small))
             small.clear()
 
-    def _submit(self, d: _Dir, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, d: _Dir, batch: list[tuple[Node, str]]) -> None:
         d.acquire()
         self._slots.acquire()
-        fut = self._pool.submit(fn, *args)
+        fut = self._pool.submit(self._write_batch, d, batch)
         with self._lock:
             self._futures.append(fut)
 
@@ -306,13 +306,6 @@ class Restorer:
         try:
             for node, rel in batch:
                 self._write_one(d, node, rel)
-        finally:
-            self._slots.release()
-            d.release()
-
-    def _write_file(self, d: _Dir, node: Node, rel: str) -> None:
-        try:
-            self._write_one(d, node, rel)
         finally:
             self._slots.release()
             d.release()

@@ -247,26 +247,20 @@ def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None
                 _DERIVING.pop(memo, None)
 
 
-def warm_up(storage: Storage, password: str) -> threading.Thread:
-    """Start unwrapping the key slots ``password`` opens in a daemon thread; returns the thread.
+def warm_up(storage: Storage, password: str) -> None:
+    """Unwrap the first key slot ``password`` opens into the memo, reporting nothing.
 
-    The key derivation runs in C without the GIL, so a command that will
-    open the repository soon (a site backup still importing its catalog and
-    sources) gets the slow part done on the other core meanwhile; the later
-    :func:`open_slots` finds the result in the memo.  Every error is left to
-    that later call, which reports it properly.
+    For a background thread (``engine.opening.warm_up_key``): the key
+    derivation runs in C without the GIL, so a command that will open the
+    repository soon gets the slow part done on the other core meanwhile; the
+    later :func:`open_slots` finds the result in the memo.  Every error is
+    left to that later call, which reports it properly.
     """
-
-    def work() -> None:
-        try:
-            for _ in open_slots(storage, password, storage.properties.url):
-                break
-        except Exception:  # the real open raises it again, with its context
-            pass
-
-    thread = threading.Thread(target=work, name="sitesnap-key-warm-up", daemon=True)
-    thread.start()
-    return thread
+    try:
+        for _ in open_slots(storage, password, storage.properties.url):
+            break
+    except Exception:  # the real open raises it again, with its context
+        pass
 
 
 # Master keys this process has already unwrapped, by key slot content and password.  The

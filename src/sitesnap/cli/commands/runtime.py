@@ -48,13 +48,12 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
     'sitesnap worker' processes.  Only one scheduler may run per site: a
     second one exits with an error.
     """
-    from sitesnap.cli.commands.site import site_config_file
     from sitesnap.config import parse_duration
     from sitesnap.runtime.handoff import file_digest
     from sitesnap.runtime.scheduler import SiteScheduler, job_request
 
     # Digest first, then load: an edit in between makes CLI backups run in-process, never with a stale config.
-    config_file = site_config_file(app)
+    config_file = app.config_file()
     digest = file_digest(config_file) if config_file else None
     cfg = app.site(required=True)
     out = app.output

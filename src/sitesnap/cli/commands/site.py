@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -14,14 +13,6 @@ from sitesnap.cli.output import human_bytes
 from sitesnap.errors import Interrupted, UsageError, error_from_dict
 
 
-def site_config_file(app: AppContext) -> str | None:
-    """The config file ``app.site()`` reads (``-c``, SITESNAP_CONFIG, ./sitesnap.toml), without loading it."""
-    path = app.config_path or os.environ.get("SITESNAP_CONFIG")
-    if path is None and os.path.exists("sitesnap.toml") and not app.repo_url:
-        path = "sitesnap.toml"
-    return path
-
-
 def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool,
                 in_process: bool = False) -> None:
     """Back up the site through the recorded-job runner, so the catalog, status and alerts see it.
@@ -31,7 +22,7 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     ``--write-only-key`` is given; otherwise it runs in this process.
     """
     params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
-    config_file = site_config_file(app)
+    config_file = app.config_file()
     may_hand_off = not (in_process or app.repo_url or app.write_only_key)
     if config_file and may_hand_off and _hand_off(app, config_file, params):
         return
