@@ -24,10 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from sitesnap.errors import ConfigError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink
+
+if TYPE_CHECKING:
+    from sitesnap.sources.kind import StreamSource
 
 __all__ = [
     "DatabaseSource",
@@ -37,9 +40,6 @@ __all__ = [
     "TargetState",
     "open_database_source",
 ]
-
-DATABASE_KINDS = ("sqlite", "postgres", "mysql")
-
 
 @dataclass
 class DumpInfo:
@@ -160,33 +160,24 @@ def open_database_source(
     url: str | None = None,
     name: str = "",
     options: dict[str, Any] | None = None,
-) -> DatabaseSource:
-    """Open the source of ``kind`` (``sqlite`` needs ``path``, the others ``url``).
+) -> StreamSource:
+    """Open the database source of ``kind`` (``sqlite`` needs ``path``, the others ``url``).
 
-    ``options`` are passed to the source's constructor as keywords (e.g.
+    The kind is looked up in :mod:`sitesnap.sources.registry`.  ``options``
+    are passed to the source's constructor as keywords (e.g.
     ``no_owner=True`` for PostgreSQL).  Raises :class:`ConfigError` for an
     unknown kind, a missing path/URL or a URL of the wrong scheme.
     """
-    opts = dict(options or {})
-    if kind == "sqlite":
-        if not path:
-            raise ConfigError(f"source {name!r}: a sqlite source needs a path")
-        from sitesnap.sources.sqlite import SqliteSource
+    from sitesnap.sources.kind import StreamSource
+    from sitesnap.sources.registry import find
 
-        return SqliteSource(path, name=name, **opts)
-    if kind in ("postgres", "postgresql"):
-        if not url:
-            raise ConfigError(f"source {name!r}: a postgres source needs a url")
-        from sitesnap.sources.postgres import PostgresSource
-
-        return PostgresSource(url, name=name, **opts)
-    if kind in ("mysql", "mariadb"):
-        if not url:
-            raise ConfigError(f"source {name!r}: a mysql source needs a url")
-        from sitesnap.sources.mysql import MysqlSource
-
-        return MysqlSource(url, name=name, **opts)
-    raise ConfigError(f"source {name!r}: unknown database kind {kind!r}", hint="Use sqlite, postgres or mysql.")
+    cls = find(kind)
+    if cls is None or not issubclass(cls, StreamSource):
+        raise ConfigError(f"source {name!r}: unknown database kind {kind!r}", hint="Use sqlite, postgres or mysql.")
+    where = path if cls.location == "path" else url
+    if not where:
+        raise ConfigError(f"source {name!r}: a {cls.type} source needs a {cls.location}")
+    return cls.open_at(where, name=name, **dict(options or {}))
 
 
 def iter_stream(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:

@@ -8,11 +8,12 @@ goes into messages, logs and snapshot records.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from sitesnap.errors import ConfigError
+from sitesnap.secrets import SecretRef, resolve
 
-__all__ = ["DatabaseURL", "parse_database_url"]
+__all__ = ["DatabaseURL", "parse_database_url", "redact_url", "url_text", "url_with_secret"]
 
 _SCHEMES = {
     "postgresql": "postgres",
@@ -83,3 +84,31 @@ def parse_database_url(url: str, *, kind: str | None = None) -> DatabaseURL:
         password=unquote(parts.password or ""),
         params=tuple(parse_qsl(parts.query)),
     )
+
+
+def url_with_secret(url: str, secret: SecretRef | None, *, what: str) -> str:
+    """``url`` with the password from the ``secret`` reference, if any (the result is never logged)."""
+    if secret is None:
+        return url
+    password = resolve(secret, what=what)
+    parts = urlsplit(url)
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query, ""))
+
+
+def url_text(url: DatabaseURL) -> str:
+    """``url`` as text, password included (for the source's own connections only)."""
+    cred = quote(url.user, safe="") + (f":{quote(url.password, safe='')}" if url.password else "")
+    netloc = f"{cred}@{url.host}:{url.port}" if cred else f"{url.host}:{url.port}"
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in url.params)
+    return urlunsplit((url.scheme, netloc, "/" + quote(url.database), query, ""))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit((parts.scheme, f"{parts.username}:***@{netloc[-1]}", parts.path, parts.query, ""))

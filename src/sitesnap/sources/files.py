@@ -14,14 +14,16 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sitesnap.format.tree import Node
+from sitesnap.sources.kind import SourceSpec, TreeSource, spec_field
 
 if TYPE_CHECKING:
     import pathspec
 
-__all__ = ["Excluder", "ScanWarning", "node_from_stat", "scan_dir"]
+__all__ = ["Excluder", "FilesKind", "ScanWarning", "node_from_stat", "scan_dir"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +135,23 @@ def scan_dir(
         if is_dir and one_file_system_dev is not None and st.st_dev != one_file_system_dev:
             continue
         yield entry, node
+
+
+class FilesKind(TreeSource):
+    """The ``files`` source kind: a directory tree with gitignore-style excludes."""
+
+    type: ClassVar[str] = "files"
+    section: ClassVar[str] = "files"
+
+    def __init__(self, name: str, path: str | os.PathLike[str], exclude: Iterable[str] = ()) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.exclude = list(exclude)
+
+    @classmethod
+    def from_config(cls, spec: SourceSpec) -> FilesKind:
+        return cls(spec.name, spec_field(spec, "path"), getattr(spec, "exclude", None) or ())
+
+    def excluder(self) -> Excluder:
+        """A fresh matcher for this source's excludes."""
+        return Excluder(list(self.exclude))

@@ -35,17 +35,14 @@ database, so the old data stays in place.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
 
 import pymysql
-import pymysql.cursors
 
-from sitesnap.errors import RestoreError, SourceError
+from sitesnap.errors import SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
 from sitesnap.sources.dbtool import (
@@ -57,9 +54,13 @@ from sitesnap.sources.dbtool import (
     tool_help,
     tool_version,
 )
-from sitesnap.sources.dburl import DatabaseURL, parse_database_url
+from sitesnap.sources.dburl import DatabaseURL, parse_database_url, redact_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import mariadb_sandbox_flag
 from sitesnap.sources.dumpscan import MysqlDumpScanner
+from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
+from sitesnap.sources.mysqlobjects import swap_tables
+from sitesnap.sources.mysqlsql import count_tables, database_exists, db_charset, exec_sql, q, scalar, side_name
+from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["MysqlSource"]
 
@@ -77,30 +78,14 @@ _DUMP_OPTIONS = (
     "--no-autocommit",
     "--default-character-set=utf8mb4",
 )
-_MOVABLE = ("BASE TABLE", "SEQUENCE", "SYSTEM VERSIONED")
-_COUNTED = ("BASE TABLE", "SYSTEM VERSIONED")
 
 
-def q(name: str) -> str:
-    """Quote a MySQL identifier."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-@dataclass
-class _Objects:
-    """The non-table objects of a database, as statements to recreate them."""
-
-    views: list[tuple[str, str]] = field(default_factory=list)  # (name, CREATE VIEW)
-    routines: list[tuple[str, str, str]] = field(default_factory=list)  # (type, name, ...)
-    triggers: list[tuple[str, str]] = field(default_factory=list)
-    events: list[tuple[str, str]] = field(default_factory=list)
-    modes: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stmt -> (sql_mode, charset)
-
-
-class MysqlSource:
+class MysqlSource(StreamSource):
     """A MySQL or MariaDB database named by a ``mysql://`` URL.  One operation at a time."""
 
     kind = "mysql"
+    type: ClassVar[str] = "mysql"
+    extension: ClassVar[str] = "mysql.sql"
 
     def __init__(
         self,
@@ -157,7 +142,7 @@ class MysqlSource:
         """
         conn = self._connect(self.url)
         try:
-            server_version = _scalar(conn, "SELECT VERSION()")
+            server_version = scalar(conn, "SELECT VERSION()")
             warnings = nontransactional_warnings(conn, self.url.database)
         finally:
             conn.close()
@@ -208,11 +193,11 @@ class MysqlSource:
         url = parse_database_url(target, kind="mysql") if target else self.url
         conn = self._connect(url, None)
         try:
-            if not _database_exists(conn, url.database):
+            if not database_exists(conn, url.database):
                 return TargetState(kind="mysql", target=url.display(), exists=False)
             tables = count_tables(conn, url.database)
             size = int(
-                _scalar(
+                scalar(
                     conn,
                     "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
                     "WHERE table_schema = %s",
@@ -237,188 +222,86 @@ class MysqlSource:
         Raises :class:`RestoreError` if the dump does not load or does not
         match ``info``; the target's data is then untouched.
         """
-        started = time.monotonic()
         url = parse_database_url(target, kind="mysql") if target else self.url
-        if info.kind != "mysql":
-            raise RestoreError(f"a {info.kind} dump cannot be restored into {url.display()}")
-        tracker = Tracker("restore", progress)
-        client = self._tool(["mariadb", "mysql"])
-        temp = _side_name(url.database, "")
-        admin = self._connect(url, None)
-        try:
-            existed = _database_exists(admin, url.database)
-            charset = _db_charset(admin, url.database) if existed else None
-            create = f"CREATE DATABASE {q(temp)}"
-            if charset:
-                create += f" CHARACTER SET {charset[0]} COLLATE {charset[1]}"
-            _exec(admin, create)
-            try:
-                tracker.update(force=True, phase="load", current=url.display())
-                read = self._load(client, url.with_database(temp), stream, tracker)
-                tracker.update(force=True, phase="verify")
-                tables = count_tables(admin, temp)
-                if tables != info.tables:
-                    raise RestoreError(_mismatch(url.display(), tables, info.tables))
-                tracker.update(force=True, phase="swap")
-                if not existed:
-                    _exec(admin, f"CREATE DATABASE {q(url.database)}")
-                kept = self._swap(admin, url.database, temp)
-            finally:
-                _exec(admin, f"DROP DATABASE IF EXISTS {q(temp)}")
-        finally:
-            admin.close()
-        tracker.finish(f"restored {url.display()}")
-        return RestoreReport(
-            kind="mysql",
-            target=url.display(),
-            created=not existed,
-            method="create" if not existed else "swap",
-            tables=tables,
-            bytes_read=read,
-            seconds=time.monotonic() - started,
-            kept_old=kept,
-        )
+        return _MysqlRestore(self, url).run(stream, info, progress)
 
-    def _load(self, client: str, url: DatabaseURL, stream: BinaryIO, tracker: Tracker) -> int:
-        with private_file(self._options(url), suffix=".cnf") as options:
-            sandbox = mariadb_sandbox_flag(tool_help(client), client)
-            argv = [client, f"--defaults-extra-file={options}", "--batch", sandbox, f"--database={url.database}"]
+    # -- the rest of the source interface ---------------------------------------
+
+    @classmethod
+    def from_config(cls, spec: SourceSpec) -> MysqlSource:
+        url = url_with_secret(str(spec_field(spec, "url")), getattr(spec, "password", None),
+                              what=f"sources.{spec.name}.password")
+        return cls(url, name=spec.name)
+
+    def origin(self) -> str:
+        return self.url.display()
+
+    def public_target(self, target: str) -> str:
+        return redact_url(target)
+
+    def scratch_target(self, scratch: Path, name: str) -> str:
+        return url_text(self.url.with_database(name))
+
+    def drop(self, target: str) -> None:
+        """``DROP DATABASE IF EXISTS`` ``target``."""
+        url = parse_database_url(target, kind="mysql")
+        conn = self._connect(url, None)
+        try:
+            exec_sql(conn, f"DROP DATABASE IF EXISTS {q(url.database)}")
+        finally:
+            conn.close()
+
+
+class _MysqlRestore(DatabaseRestore):
+    """Load into ``<db>__sitesnap_<hex>`` with the ``mariadb`` client, then move its tables in."""
+
+    kind = "mysql"
+    admin: pymysql.connections.Connection[Any]
+
+    def __init__(self, source: MysqlSource, url: DatabaseURL) -> None:
+        super().__init__(url.display())
+        self.source, self.url = source, url
+        self.temp = side_name(url.database, "")
+        self.client = ""
+        self.existed = False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        self.client = self.source._tool(["mariadb", "mysql"])
+        self.admin = self.source._connect(self.url, None)
+        try:
+            self.existed = database_exists(self.admin, self.url.database)
+            yield
+        finally:
+            self.admin.close()
+
+    def create_temp(self) -> None:
+        charset = db_charset(self.admin, self.url.database) if self.existed else None
+        create = f"CREATE DATABASE {q(self.temp)}"
+        if charset:
+            create += f" CHARACTER SET {charset[0]} COLLATE {charset[1]}"
+        exec_sql(self.admin, create)
+
+    def load(self, stream: BinaryIO, tracker: Tracker) -> int:
+        url = self.url.with_database(self.temp)
+        with private_file(self.source._options(url), suffix=".cnf") as options:
+            sandbox = mariadb_sandbox_flag(tool_help(self.client), self.client)
+            argv = [self.client, f"--defaults-extra-file={options}", "--batch", sandbox,
+                    f"--database={url.database}"]
             tool = ToolProcess(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
             return feed_dump(tool, stream, MysqlDumpScanner(), tracker, url.display(), _BLOCK)
 
-    def _swap(self, admin: pymysql.connections.Connection[Any], name: str, temp: str) -> str:
-        """Move ``temp``'s tables and objects into ``name``; return the kept old database, if any."""
-        new = _objects(admin, temp)
-        old = _objects(admin, name)
-        aside = _side_name(name, "old_")
-        for trigger, _ in new.triggers:
-            _exec(admin, f"DROP TRIGGER {q(temp)}.{q(trigger)}")
-        for trigger, _ in old.triggers:
-            _exec(admin, f"DROP TRIGGER {q(name)}.{q(trigger)}")
-        try:
-            _exec(admin, f"CREATE DATABASE {q(aside)}")
-            moves = [f"{q(name)}.{q(t)} TO {q(aside)}.{q(t)}" for t in _tables(admin, name, _MOVABLE)]
-            moves += [f"{q(temp)}.{q(t)} TO {q(name)}.{q(t)}" for t in _tables(admin, temp, _MOVABLE)]
-            if moves:
-                _exec(admin, "RENAME TABLE " + ", ".join(moves))
-        except BaseException:
-            _recreate(admin, name, old, only_triggers=True)
-            _exec(admin, f"DROP DATABASE IF EXISTS {q(aside)}")
-            raise
-        _drop_objects(admin, name, old)
-        _recreate(admin, name, new)
-        if self.keep_old:
-            _recreate(admin, aside, old)
-            return aside
-        _exec(admin, f"DROP DATABASE {q(aside)}")
-        return ""
+    def count_temp(self) -> dict[str, int]:
+        return count_tables(self.admin, self.temp)
 
+    def swap(self, tables: dict[str, int]) -> SwapResult:
+        if not self.existed:
+            exec_sql(self.admin, f"CREATE DATABASE {q(self.url.database)}")
+        kept = swap_tables(self.admin, self.url.database, self.temp, keep_old=self.source.keep_old)
+        return SwapResult("swap" if self.existed else "create", created=not self.existed, kept_old=kept)
 
-def _objects(conn: pymysql.connections.Connection[Any], db: str) -> _Objects:
-    """Definitions of ``db``'s objects; ``USE db`` first, so names in it come out unqualified."""
-    objs = _Objects()
-    _exec(conn, f"USE {q(db)}")
-    with conn.cursor(pymysql.cursors.DictCursor) as cur:
-        cur.execute(
-            "SELECT table_name AS n FROM information_schema.views WHERE table_schema = %s ORDER BY 1", (db,)
-        )
-        for row in cur.fetchall():
-            shown = _show(cur, f"SHOW CREATE VIEW {q(db)}.{q(row['n'])}")
-            objs.views.append((row["n"], shown["Create View"]))
-            objs.modes[shown["Create View"]] = (None, shown["character_set_client"])
-        cur.execute(
-            "SELECT routine_type AS t, routine_name AS n FROM information_schema.routines "
-            "WHERE routine_schema = %s ORDER BY 1, 2",
-            (db,),
-        )
-        for row in cur.fetchall():
-            shown = _show(cur, f"SHOW CREATE {row['t']} {q(db)}.{q(row['n'])}")
-            text = shown[f"Create {row['t'].title()}"]
-            objs.routines.append((row["t"], row["n"], text))
-            objs.modes[text] = (shown["sql_mode"], shown["character_set_client"])
-        cur.execute(
-            "SELECT trigger_name AS n FROM information_schema.triggers WHERE trigger_schema = %s "
-            "ORDER BY event_object_table, action_order",
-            (db,),
-        )
-        for row in cur.fetchall():
-            shown = _show(cur, f"SHOW CREATE TRIGGER {q(db)}.{q(row['n'])}")
-            objs.triggers.append((row["n"], shown["SQL Original Statement"]))
-            objs.modes[shown["SQL Original Statement"]] = (shown["sql_mode"], shown["character_set_client"])
-        cur.execute("SELECT event_name AS n FROM information_schema.events WHERE event_schema = %s", (db,))
-        for row in cur.fetchall():
-            shown = _show(cur, f"SHOW CREATE EVENT {q(db)}.{q(row['n'])}")
-            objs.events.append((row["n"], shown["Create Event"]))
-            objs.modes[shown["Create Event"]] = (shown["sql_mode"], shown["character_set_client"])
-    return objs
-
-
-def _show(cur: Any, query: str) -> dict[str, Any]:
-    cur.execute(query)
-    row = cur.fetchone()
-    if row is None:
-        raise RestoreError(f"{query} returned nothing")
-    return dict(row)
-
-
-def _drop_objects(conn: pymysql.connections.Connection[Any], db: str, objs: _Objects) -> None:
-    for view, _ in objs.views:
-        _exec(conn, f"DROP VIEW IF EXISTS {q(db)}.{q(view)}")
-    for kind, routine, _ in objs.routines:
-        _exec(conn, f"DROP {kind} IF EXISTS {q(db)}.{q(routine)}")
-    for event, _ in objs.events:
-        _exec(conn, f"DROP EVENT IF EXISTS {q(db)}.{q(event)}")
-
-
-def _recreate(
-    conn: pymysql.connections.Connection[Any], db: str, objs: _Objects, *, only_triggers: bool = False
-) -> None:
-    """Create ``objs`` in ``db``: routines, views (in dependency order), triggers, events."""
-    _exec(conn, f"USE {q(db)}")
-    saved_mode = _scalar(conn, "SELECT @@SESSION.sql_mode")
-    try:
-        if not only_triggers:
-            for _, _, text in objs.routines:
-                _create(conn, text, objs.modes[text])
-            pending = [text for _, text in objs.views]
-            for _ in range(len(pending) + 1):  # views may use views: retry until all exist
-                failed: list[str] = []
-                for text in pending:
-                    try:
-                        _create(conn, text, objs.modes[text])
-                    except pymysql.Error:
-                        failed.append(text)
-                if not failed or len(failed) == len(pending):
-                    pending = failed
-                    break
-                pending = failed
-            if pending:
-                _create(conn, pending[0], objs.modes[pending[0]])  # raise its error
-        for _, text in objs.triggers:
-            _create(conn, text, objs.modes[text])
-        if not only_triggers:
-            for _, text in objs.events:
-                _create(conn, text, objs.modes[text])
-    finally:
-        _exec(conn, "SET SESSION sql_mode = %s", (saved_mode,))
-
-
-def _create(conn: pymysql.connections.Connection[Any], text: str, mode: tuple[str | None, str]) -> None:
-    sql_mode, charset = mode
-    if sql_mode is not None:
-        _exec(conn, "SET SESSION sql_mode = %s", (sql_mode,))
-    if charset:
-        _exec(conn, f"SET NAMES {charset}")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(text)
-    finally:
-        _exec(conn, "SET NAMES utf8mb4")
-
-
-def count_tables(conn: pymysql.connections.Connection[Any], db: str) -> dict[str, int]:
-    """Exact row count of every base table of ``db``."""
-    return {t: int(_scalar(conn, f"SELECT COUNT(*) FROM {q(db)}.{q(t)}")) for t in _tables(conn, db, _COUNTED)}
+    def drop_temp(self) -> None:
+        exec_sql(self.admin, f"DROP DATABASE IF EXISTS {q(self.temp)}")
 
 
 def nontransactional_warnings(conn: pymysql.connections.Connection[Any], db: str) -> list[str]:
@@ -449,64 +332,6 @@ def connect_error(url: DatabaseURL, exc: BaseException) -> str:
         return f"database {url.database!r} does not exist on {where}"
     text = text.splitlines()[0] if text else type(exc).__name__
     return f"cannot connect to {where}: {text}"
-
-
-def _tables(conn: pymysql.connections.Connection[Any], db: str, types: Sequence[str]) -> list[str]:
-    with conn.cursor() as cur:
-        marks = ", ".join(["%s"] * len(types))
-        cur.execute(
-            f"SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-            f"AND table_type IN ({marks}) ORDER BY 1",
-            (db, *types),
-        )
-        return [str(r[0]) for r in cur.fetchall()]
-
-
-def _database_exists(conn: pymysql.connections.Connection[Any], db: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (db,))
-        return cur.fetchone() is not None
-
-
-def _db_charset(conn: pymysql.connections.Connection[Any], db: str) -> tuple[str, str] | None:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
-            "WHERE schema_name = %s",
-            (db,),
-        )
-        row = cur.fetchone()
-        return (str(row[0]), str(row[1])) if row else None
-
-
-def _exec(conn: pymysql.connections.Connection[Any], query: str, args: Any = None) -> None:
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, args)
-    except pymysql.Error as exc:
-        raise RestoreError(f"{' '.join(query.split()[:3])} failed: {exc.args[-1]}") from exc
-
-
-def _scalar(conn: pymysql.connections.Connection[Any], query: str, args: Any = None) -> str:
-    with conn.cursor() as cur:
-        cur.execute(query, args)
-        row = cur.fetchone()
-        return str(row[0]) if row else ""
-
-
-def _side_name(database: str, tag: str) -> str:
-    """``<db>__sitesnap_<tag><hex>`` within MySQL's 64-character name limit."""
-    suffix = f"__sitesnap_{tag}{secrets.token_hex(4)}"
-    return database[: 64 - len(suffix)] + suffix
-
-
-def _mismatch(where: str, got: dict[str, int], want: dict[str, int]) -> str:
-    diffs = [
-        f"{t}: {got.get(t, 'missing')} != {want.get(t, 'missing')}"
-        for t in sorted(set(got) | set(want))
-        if got.get(t) != want.get(t)
-    ]
-    return f"restored {where} does not match the snapshot ({'; '.join(diffs[:5])})"
 
 
 def _opt(value: str) -> str:

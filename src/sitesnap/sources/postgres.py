@@ -33,35 +33,36 @@ not part of a plain dump and are not carried over.
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
-import os
 import re
 import secrets
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from sitesnap.errors import MissingTool, RestoreError, SourceError
+from sitesnap.errors import RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
-from sitesnap.sources.dbtool import (
-    ProcessStream,
-    ToolProcess,
-    feed_dump,
-    find_tool,
-    tool_help,
-    tool_version,
-    version_numbers,
-)
-from sitesnap.sources.dburl import DatabaseURL, parse_database_url
+from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump
+from sitesnap.sources.dburl import DatabaseURL, parse_database_url, redact_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import PsqlRestricted, require_psql_restrict
 from sitesnap.sources.dumpscan import PgPlainScanner
+from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
+from sitesnap.sources.pgclient import (
+    client_package,
+    find_client,
+    has_restrict_key,
+    pg_version,
+    pick_client,
+    short_version,
+)
+from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["PostgresSource", "pick_client"]
 
@@ -78,37 +79,12 @@ ORDER BY 1, 2
 """
 
 
-def client_package(major: int) -> str:
-    return f"postgresql-client-{major}"
-
-
-def pick_client(candidates: Sequence[tuple[str, tuple[int, ...]]], server_major: int, name: str) -> str:
-    """Choose a client program for a server of ``server_major``.
-
-    ``candidates`` are (path, version) pairs.  The same major version is
-    preferred, then the oldest newer one (pg_dump reads older servers, never
-    newer ones).  Raises :class:`MissingTool` naming the package to install.
-    """
-    usable = sorted(
-        (c for c in candidates if c[1] and c[1][0] >= server_major), key=lambda c: c[1][0]
-    )
-    if usable:
-        return usable[0][0]
-    hint = f"Install it: apt-get install {client_package(server_major)}"
-    if candidates:
-        newest = max(candidates, key=lambda c: c[1])
-        found = ".".join(map(str, newest[1])) or "unknown"
-        raise MissingTool(
-            f"{name} {found} is older than the PostgreSQL {server_major} server (version mismatch)",
-            hint=hint,
-        )
-    raise MissingTool(f"{name} is not installed", hint=hint)
-
-
-class PostgresSource:
+class PostgresSource(StreamSource):
     """A PostgreSQL database named by a ``postgresql://`` URL.  One operation at a time."""
 
     kind = "postgres"
+    type: ClassVar[str] = "postgres"
+    extension: ClassVar[str] = "pg.sql"
 
     def __init__(
         self,
@@ -159,25 +135,6 @@ class PostgresSource:
                 raise
             return self._connect(url.with_database("template1"))
 
-    def _client(self, name: str, server_major: int) -> tuple[str, str]:
-        """(path, version line) of the best ``pg_dump``/``psql`` for ``server_major``."""
-        dirs = self.bin_dirs
-        if dirs is None:
-            versioned = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-            dirs = [*versioned, *os.environ.get("PATH", "").split(os.pathsep)]
-        candidates: list[tuple[str, tuple[int, ...]]] = []
-        seen: set[str] = set()
-        for directory in dirs:
-            path = find_tool([name], [directory])
-            if path and os.path.realpath(path) not in seen:
-                seen.add(os.path.realpath(path))
-                version = _pg_version(tool_version(path))
-                candidates.append((path, version))
-                if version[:1] == (server_major,):
-                    break  # the preferred match: no need to run the others (Debian's wrapper is slow)
-        chosen = pick_client(candidates, server_major, name)
-        return chosen, tool_version(chosen)
-
     def _env(self, url: DatabaseURL, app: str) -> dict[str, str]:
         env = {
             "PGHOST": url.host,
@@ -207,13 +164,13 @@ class PostgresSource:
         with self._connect(self.url) as conn:
             server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             server_major = conn.info.server_version // 10000
-        pg_dump, version_line = self._client("pg_dump", server_major)
+        pg_dump, version_line = find_client("pg_dump", server_major, self.bin_dirs)
         argv = [pg_dump, "--format=plain", "--no-password"]
         if self.no_owner:
             argv.append("--no-owner")
         if self.no_privileges:
             argv.append("--no-privileges")
-        if _has_restrict_key(pg_dump, _pg_version(version_line)):
+        if has_restrict_key(pg_dump, pg_version(version_line)):
             argv.append(f"--restrict-key={self._restrict_key()}")
         app = f"sitesnap-dump-{secrets.token_hex(6)}"
         scanner = PgPlainScanner()
@@ -232,7 +189,7 @@ class PostgresSource:
                     format="pg-plain-sql",
                     server_version=scanner.server_version or server_version,
                     tool="pg_dump",
-                    tool_version=_short_version(version_line),
+                    tool_version=short_version(version_line),
                     tables=dict(scanner.tables),
                     database=self.url.database,
                     warnings=[],
@@ -284,96 +241,117 @@ class PostgresSource:
         Raises :class:`RestoreError` if the dump does not load or does not
         match ``info``; the target is then untouched.
         """
-        started = time.monotonic()
         url = parse_database_url(target, kind="postgres") if target else self.url
-        if info.kind != "postgres":
-            raise RestoreError(f"a {info.kind} dump cannot be restored into {url.display()}")
-        tracker = Tracker("restore", progress)
-        temp = _side_name(url.database, "")
-        with self._maintenance(url) as admin:
+        return _PgRestore(self, url).run(stream, info, progress)
+
+    # -- the rest of the source interface ---------------------------------------
+
+    @classmethod
+    def from_config(cls, spec: SourceSpec) -> PostgresSource:
+        url = url_with_secret(str(spec_field(spec, "url")), getattr(spec, "password", None),
+                              what=f"sources.{spec.name}.password")
+        return cls(url, name=spec.name)
+
+    def origin(self) -> str:
+        return self.url.display()
+
+    def public_target(self, target: str) -> str:
+        return redact_url(target)
+
+    def scratch_target(self, scratch: Path, name: str) -> str:
+        return url_text(self.url.with_database(name))
+
+    def drop(self, target: str) -> None:
+        """``DROP DATABASE IF EXISTS`` ``target``, ending its sessions first."""
+        url = parse_database_url(target, kind="postgres")
+        with self._maintenance(url) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database)))
+
+
+class _PgRestore(DatabaseRestore):
+    """Load into ``<db>__sitesnap_<hex>`` with ``psql``, then rename it over the target."""
+
+    kind = "postgres"
+    admin: psycopg.Connection[Any]
+
+    def __init__(self, source: PostgresSource, url: DatabaseURL) -> None:
+        super().__init__(url.display())
+        self.source, self.url = source, url
+        self.temp = _side_name(url.database, "")
+        self.psql = ""
+        self.old: Any = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        with self.source._maintenance(self.url) as admin:
+            self.admin = admin
             server_major = admin.info.server_version // 10000
-            old = admin.execute(
+            self.old = admin.execute(
                 "SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba) "
                 "FROM pg_database WHERE datname = %s",
-                (url.database,),
+                (self.url.database,),
             ).fetchone()
-            psql, psql_version = self._client("psql", server_major)
-            require_psql_restrict(_pg_version(psql_version), psql_version, client_package(server_major))
-            self._create(admin, temp, old)
-            try:
-                tracker.update(force=True, phase="load", current=url.display())
-                read = self._load(psql, url.with_database(temp), stream, tracker)
-                tracker.update(force=True, phase="verify")
-                with self._connect(url.with_database(temp)) as conn:
-                    tables = count_tables(conn)
-                if tables != info.tables:
-                    raise RestoreError(_mismatch(url.display(), tables, info.tables))
-                tracker.update(force=True, phase="swap")
-                kept = self._swap(admin, url.database, temp, old)
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):
-                    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(temp)))
-                raise
-        tracker.finish(f"restored {url.display()}")
-        return RestoreReport(
-            kind="postgres",
-            target=url.display(),
-            created=old is None,
-            method="create" if old is None else "swap",
-            tables=tables,
-            bytes_read=read,
-            seconds=time.monotonic() - started,
-            kept_old=kept,
-        )
+            self.psql, psql_version = find_client("psql", server_major, self.source.bin_dirs)
+            require_psql_restrict(pg_version(psql_version), psql_version, client_package(server_major))
+            yield
 
-    def _create(self, admin: psycopg.Connection[Any], temp: str, old: Any) -> None:
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(temp))
-        if old is not None:
+    def create_temp(self) -> None:
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.temp))
+        if self.old is not None:
             query = sql.SQL("{} ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                query, sql.Literal(old[0]), sql.Literal(old[1]), sql.Literal(old[2])
+                query, sql.Literal(self.old[0]), sql.Literal(self.old[1]), sql.Literal(self.old[2])
             )
         try:
-            admin.execute(query)
+            self.admin.execute(query)
         except psycopg.Error as exc:
-            raise RestoreError(f"cannot create database {temp}: {_first_line(exc)}") from exc
+            raise RestoreError(f"cannot create database {self.temp}: {_first_line(exc)}") from exc
 
-    def _load(self, psql: str, url: DatabaseURL, stream: BinaryIO, tracker: Tracker) -> int:
-        argv = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password"]
+    def load(self, stream: BinaryIO, tracker: Tracker) -> int:
+        url = self.url.with_database(self.temp)
+        argv = [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password"]
         tool = ToolProcess(
-            argv, env=self._env(url, "sitesnap-restore"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+            argv, env=self.source._env(url, "sitesnap-restore"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
         )
         # The scanner sees the dump as stored; psql sees it restricted (sources/dumpguard.py).
         return feed_dump(tool, stream, PgPlainScanner(), tracker, url.display(), _BLOCK,
                          client_filter=PsqlRestricted())
 
-    def _swap(self, admin: psycopg.Connection[Any], name: str, temp: str, old: Any) -> str:
-        """Rename ``temp`` to ``name`` (and ``name`` aside) atomically; return the kept name."""
-        ident = sql.Identifier(name)
-        if old is None:
-            admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(temp), ident))
-            return ""
-        aside = _side_name(name, "old_")
+    def count_temp(self) -> dict[str, int]:
+        with self.source._connect(self.url.with_database(self.temp)) as conn:
+            return count_tables(conn)
+
+    def swap(self, tables: dict[str, int]) -> SwapResult:
+        """Rename the temp database to the target (and the target aside) atomically."""
+        admin, ident = self.admin, sql.Identifier(self.url.database)
+        if self.old is None:
+            admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.temp), ident))
+            return SwapResult("create", created=True)
+        aside = _side_name(self.url.database, "old_")
         for attempt in range(10):
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
+                (self.url.database,),
             )
             try:
                 with admin.transaction():
                     admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident, sql.Identifier(aside)))
-                    admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(temp), ident))
+                    admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.temp), ident))
                 break
             except psycopg.errors.ObjectInUse as exc:
                 if attempt == 9:
                     raise RestoreError(f"cannot swap in the restored database: {_first_line(exc)}") from exc
                 time.sleep(0.2)
         with contextlib.suppress(psycopg.Error):
-            admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident, sql.Identifier(old[3])))
-        if self.keep_old:
-            return aside
+            admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident, sql.Identifier(self.old[3])))
+        if self.source.keep_old:
+            return SwapResult("swap", created=False, kept_old=aside)
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(aside)))
-        return ""
+        return SwapResult("swap", created=False)
+
+    def drop_temp(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.temp)))
 
 
 def count_tables(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -410,32 +388,3 @@ def _side_name(database: str, tag: str) -> str:
     suffix = f"__sitesnap_{tag}{secrets.token_hex(4)}"
     head = database.encode("utf-8")[: 63 - len(suffix)].decode("utf-8", "ignore")
     return head + suffix
-
-
-def _mismatch(where: str, got: dict[str, int], want: dict[str, int]) -> str:
-    diffs = [
-        f"{t}: {got.get(t, 'missing')} != {want.get(t, 'missing')}"
-        for t in sorted(set(got) | set(want))
-        if got.get(t) != want.get(t)
-    ]
-    return f"restored {where} does not match the snapshot ({'; '.join(diffs[:5])})"
-
-
-def _pg_version(line: str) -> tuple[int, ...]:
-    """``pg_dump (PostgreSQL) 15.20 (Debian ...)`` -> (15, 20)."""
-    return version_numbers(line.split("(PostgreSQL)", 1)[-1])
-
-
-def _short_version(line: str) -> str:
-    return ".".join(map(str, _pg_version(line))) or line
-
-
-# The first releases of each branch with ``--restrict-key`` (August 2025, CVE-2025-8714).
-_RESTRICT_KEY_SINCE = {13: (13, 22), 14: (14, 19), 15: (15, 14), 16: (16, 10), 17: (17, 6)}
-
-
-def _has_restrict_key(program: str, version: tuple[int, ...]) -> bool:
-    """Whether ``program`` takes ``--restrict-key``: known from its version, else asked (``--help``)."""
-    if version and (version[0] >= 18 or version >= _RESTRICT_KEY_SINCE.get(version[0], (10**6,))):
-        return True
-    return "--restrict-key" in tool_help(program)

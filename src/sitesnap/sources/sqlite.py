@@ -28,14 +28,16 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
-from sitesnap.errors import RestoreError, SourceError
+from sitesnap.errors import IntegrityError, RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
+from sitesnap.sources.kind import SourceSpec, StreamSource, Verification, absolute, compare_counts, spec_field
+from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["SqliteSource"]
 
@@ -78,10 +80,14 @@ def _integrity(conn: sqlite3.Connection) -> str:
     return "ok" if [r[0] for r in rows] == ["ok"] else "; ".join(str(r[0]) for r in rows[:5])
 
 
-class SqliteSource:
+class SqliteSource(StreamSource):
     """A SQLite database file.  Thread-compatible: one dump or restore at a time per instance."""
 
     kind = "sqlite"
+    type: ClassVar[str] = "sqlite"
+    extension: ClassVar[str] = "sqlite"
+    location: ClassVar[str] = "path"
+    restores_damaged: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -193,52 +199,86 @@ class SqliteSource:
         Raises :class:`RestoreError` when the dump is damaged or its row counts
         differ from ``info``; the target is then untouched.
         """
-        started = time.monotonic()
         path = Path(target) if target else self.path
-        if info.kind != "sqlite":
-            raise RestoreError(f"a {info.kind} dump cannot be restored into SQLite database {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tracker = Tracker("restore", progress)
-        tracker.update(force=True, phase="write", current=str(path))
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".sitesnap-tmp", dir=path.parent)
-        tmp = Path(tmp_name)
-        try:
-            written = self._write(fd, stream, tracker)
-            tracker.update(force=True, phase="verify")
-            self._verify(tmp, info)
-            tracker.update(force=True, phase="replace")
-            if path.exists():
-                method = "backup-api"
-                self._overwrite(tmp, path)
-            else:
-                method = "rename"
-                for suffix in _SIDECARS:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(str(path) + suffix)
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
-            final = self.inspect(str(path)).tables
-        finally:
-            for suffix in ("", *_SIDECARS):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(str(tmp) + suffix)
-        if final != info.tables:
-            raise RestoreError(f"{path} after restore has row counts {final}, expected {info.tables}")
-        tracker.finish(f"restored {path}")
-        return RestoreReport(
-            kind="sqlite",
-            target=str(path),
-            created=method == "rename",
-            method=method,
-            tables=final,
-            bytes_read=written,
-            seconds=time.monotonic() - started,
-        )
+        return _SqliteRestore(path).run(stream, info, progress)
 
-    @staticmethod
-    def _write(fd: int, stream: BinaryIO, tracker: Tracker) -> int:
+    # -- the rest of the source interface ---------------------------------------
+
+    @classmethod
+    def from_config(cls, spec: SourceSpec) -> SqliteSource:
+        return cls(str(spec_field(spec, "path")), name=spec.name)
+
+    def origin(self) -> str:
+        return str(self.path)
+
+    def check_available(self) -> None:
+        if not self.path.exists():
+            raise SourceError(f"source {self.name!r}: {self.path} does not exist")
+
+    def resolve_target(self, target: str) -> str:
+        return absolute(target)
+
+    def scratch_target(self, scratch: Path, name: str) -> str:
+        return str(scratch / "db" / f"{self.name}.sqlite")
+
+    def drop(self, target: str) -> None:
+        for suffix in ("", *_SIDECARS):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target + suffix)
+
+    def set_aside(self, target: str) -> str:
+        """Rename a damaged database file (and its -wal/-shm/-journal) aside; returns the new name."""
+        path = Path(target)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        for suffix in ("", *_SIDECARS):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                os.rename(src, Path(str(aside) + suffix))
+        return str(aside)
+
+    def verify(self, target: str, info: DumpInfo, report: RestoreReport) -> Verification:
+        """``PRAGMA integrity_check`` on a read-only connection, then row counts equal to the record."""
+        try:
+            conn = sqlite3.connect(f"{Path(target).resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                status = "; ".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall())
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise IntegrityError(f"{type(exc).__name__}: {exc}") from exc
+        if status != "ok":
+            raise IntegrityError(f"PRAGMA integrity_check: {status}")
+        tables = self.inspect(target).tables
+        compare_counts(tables, info.tables)
+        return Verification(tables, {"integrity_check": status, "tables": tables},
+                            f"integrity ok, {len(tables)} tables, {sum(tables.values())} rows as recorded")
+
+
+class _SqliteRestore(DatabaseRestore):
+    """Write the dump to a temp file beside ``path``, check it, then rename it or copy it over."""
+
+    kind = "sqlite"
+    phases = ("write", "verify", "replace")
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), f"SQLite database {path}")
+        self.path = path
+        self.tmp = Path()
+        self.fd = -1
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+
+    def create_temp(self) -> None:
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".sitesnap-tmp", dir=self.path.parent)
+        self.fd, self.tmp = fd, Path(name)
+
+    def load(self, stream: BinaryIO, tracker: Tracker) -> int:
         written = 0
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(self.fd, "wb") as out:
             while True:
                 block = stream.read(_BLOCK)
                 if not block:
@@ -250,36 +290,70 @@ class SqliteSource:
             os.fsync(out.fileno())
         return written
 
-    @staticmethod
-    def _verify(tmp: Path, info: DumpInfo) -> None:
+    def count_temp(self) -> dict[str, int]:
         try:
-            conn = _connect(tmp)
+            conn = _connect(self.tmp)
         except SourceError as exc:
             raise RestoreError(f"the dump is not a usable SQLite database: {exc}") from exc
         try:
             status = _integrity(conn)
             if status != "ok":
                 raise RestoreError(f"the dump fails PRAGMA integrity_check: {status}")
-            counts = table_counts(conn)
+            return table_counts(conn)
         except sqlite3.DatabaseError as exc:
             raise RestoreError(f"the dump is not a usable SQLite database: {exc}") from exc
         finally:
             conn.close()
+
+    def verify_temp(self, info: DumpInfo) -> dict[str, int]:
+        counts = self.count_temp()
         if counts != info.tables:
             raise RestoreError(f"the dump's row counts {counts} differ from its record {info.tables}")
+        return counts
 
-    @staticmethod
-    def _overwrite(tmp: Path, path: Path) -> None:
-        """Copy ``tmp`` over the live database ``path`` in one SQLite write transaction."""
-        src = _connect(tmp)
-        dst = _connect(path)
-        try:
-            src.backup(dst, pages=-1)
-        except sqlite3.Error as exc:
-            raise RestoreError(f"cannot overwrite {path}: {exc}") from exc
-        finally:
-            dst.close()
-            src.close()
+    def swap(self, tables: dict[str, int]) -> SwapResult:
+        path = self.path
+        existed = path.exists()
+        if existed:
+            _overwrite(self.tmp, path)
+        else:
+            for suffix in _SIDECARS:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(str(path) + suffix)
+            os.replace(self.tmp, path)
+            _fsync_dir(path.parent)
+        final = _counts_of(path)
+        if final != tables:
+            raise RestoreError(f"{path} after restore has row counts {final}, expected {tables}")
+        return SwapResult("backup-api" if existed else "rename", created=not existed)
+
+    def drop_temp(self) -> None:
+        for suffix in ("", *_SIDECARS):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(self.tmp) + suffix)
+
+
+def _counts_of(path: Path) -> dict[str, int]:
+    conn = _connect(path)
+    try:
+        return table_counts(conn)
+    except sqlite3.Error as exc:
+        raise SourceError(f"cannot read SQLite database {path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _overwrite(tmp: Path, path: Path) -> None:
+    """Copy ``tmp`` over the live database ``path`` in one SQLite write transaction."""
+    src = _connect(tmp)
+    dst = _connect(path)
+    try:
+        src.backup(dst, pages=-1)
+    except sqlite3.Error as exc:
+        raise RestoreError(f"cannot overwrite {path}: {exc}") from exc
+    finally:
+        dst.close()
+        src.close()
 
 
 def _fsync_dir(directory: Path) -> None:
