@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import sitesnap.engine.site as site_engine
+import sitesnap.engine.site.backup as site_engine
 from sitesnap.config.loader import load_config
 from sitesnap.engine.site import backup_site
 from sitesnap.repository.repository import Repository
@@ -41,7 +41,7 @@ def test_first_dump_overlaps_the_index_load_only_when_it_is_archived_first(
     events: list[str] = []
     real_start, real_load = site_engine._start_dump, Repository.load_index
 
-    def start(src: site_engine.AnySource):  # type: ignore[no-untyped-def]
+    def start(src: site_engine.StreamSource):  # type: ignore[no-untyped-def]
         events.append("dump")
         return real_start(src)
 

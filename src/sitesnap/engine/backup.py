@@ -92,6 +92,17 @@ def _unique_names(paths: list[str]) -> list[tuple[str, bytes]]:
     return out
 
 
+def _paths_parent(
+    repo: Repository, host: str, abs_paths: list[str], tracker: Tracker
+) -> tuple[Snapshot | None, dict[bytes, Node]]:
+    """The parent snapshot of a path backup (same host, same paths, no site) and its top-level nodes."""
+    parent = find_parent(repo, lambda s: s.hostname == host and sorted(s.paths) == abs_paths and s.site is None)
+    if parent is None:
+        return None, {}
+    tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
+    return parent, {n.name: n for n in repo.load_tree(parent.tree)}
+
+
 def backup_paths(
     repo: Repository,
     paths: list[str],
@@ -121,11 +132,7 @@ def backup_paths(
     tracker = Tracker("backup", sink)
     with repo.lock(operation="backup"):
         repo.load_index()
-        parent = find_parent(repo, lambda s: s.hostname == host and sorted(s.paths) == abs_paths and s.site is None)
-        parent_nodes: dict[bytes, Node] = {}
-        if parent is not None:
-            parent_nodes = {n.name: n for n in repo.load_tree(parent.tree)}
-            tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
+        parent, parent_nodes = _paths_parent(repo, host, abs_paths, tracker)
         excluder = Excluder(list(excludes or []))
         if prescan is not None:
             prescan.stop()

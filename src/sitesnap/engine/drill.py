@@ -1,8 +1,9 @@
 """Restore drills: prove the latest snapshot of a site restores, and measure how long it takes.
 
 :func:`run_drill` restores every source of the site's newest snapshot into
-scratch places that nothing else uses, verifies what came out, times it (the
-measured RTO) and removes the scratch places again::
+scratch places that nothing else uses (each source kind names its own,
+:meth:`~sitesnap.sources.kind.StreamSource.scratch_target`), verifies what
+came out, times it (the measured RTO) and removes the scratch places again::
 
     files     -> <scratch dir>/files/<source>/     every file's bytes re-hashed against its blob IDs
     sqlite    -> <scratch dir>/db/<source>.sqlite  PRAGMA integrity_check, row counts = the record
@@ -32,7 +33,6 @@ import io
 import os
 import secrets
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -40,12 +40,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlunsplit
 
 from sitesnap.config import AnySource, SiteConfig
 from sitesnap.engine.blobstream import BlobReader
 from sitesnap.engine.browse import find_node
-from sitesnap.engine.site import open_source, plan_site_restore, select_snapshot, source_url, tree_path
+from sitesnap.engine.site import plan_site_restore, select_snapshot
 from sitesnap.errors import IntegrityError, RestoreError, SitesnapError
 from sitesnap.format.blob import DATA
 from sitesnap.format.snapshot import Snapshot
@@ -53,8 +52,10 @@ from sitesnap.format.tree import Node
 from sitesnap.progress import NULL_SINK, ProgressSink
 from sitesnap.repository.check import check_repository
 from sitesnap.repository.repository import Repository
-from sitesnap.sources.db import DumpInfo
-from sitesnap.sources.dburl import DatabaseURL, parse_database_url
+from sitesnap.sources.db import DumpInfo, open_database_source
+from sitesnap.sources.dburl import DatabaseURL, url_text
+from sitesnap.sources.kind import StreamSource, TreeSource
+from sitesnap.sources.registry import open_source
 
 __all__ = ["DrillCheck", "DrillReport", "drill_database_name", "run_drill"]
 
@@ -175,7 +176,7 @@ class _Drill:
                  sink: ProgressSink, log: Callable[[str], None]) -> None:
         self.repo, self.cfg, self.snap, self.scratch = repo, cfg, snap, scratch
         self.sink, self.log = sink, log
-        self.databases: list[tuple[str, DatabaseURL]] = []  # (kind, url with credentials)
+        self.databases: list[tuple[StreamSource, str]] = []  # (source, target with credentials)
 
     def restore_all(self) -> list[DrillCheck]:
         recorded = {str(r.get("name")): r for r in self.snap.sources}
@@ -193,28 +194,28 @@ class _Drill:
         t0 = time.monotonic()
         self.log(f"restoring {src.name} ({src.type})")
         try:
-            if src.type == "files":
-                self._files(src, check)
-            elif src.type == "sqlite":
-                self._sqlite(src, DumpInfo.from_dict(record), check)
+            kind = open_source(src)
+            if isinstance(kind, TreeSource):
+                self._tree(kind, check)
+            elif isinstance(kind, StreamSource):
+                self._stream(kind, DumpInfo.from_dict(record), check)
             else:
-                self._server(src, DumpInfo.from_dict(record), check)
+                check.status, check.detail = SKIPPED, f"a {src.type} source has no drill"
         except SitesnapError as exc:
             check.status, check.detail = FAILED, exc.message
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             check.status, check.detail = FAILED, f"{type(exc).__name__}: {exc}"
         check.seconds = time.monotonic() - t0
         self.log(f"{src.name}: {check.status}" + (f": {check.detail}" if check.detail else ""))
         return check
 
-    # -- files ------------------------------------------------------------------
-
-    def _files(self, src: AnySource, check: DrillCheck) -> None:
-        target = self.scratch / "files" / src.name
+    def _tree(self, kind: TreeSource, check: DrillCheck) -> None:
+        """Restore through the site restore into the scratch directory; re-hash every file."""
+        target = self.scratch / kind.section / kind.entry()
         check.target = str(target)
-        plan = plan_site_restore(self.repo, self.cfg, self.snap, [src.name], {src.name: str(target)})
+        plan = plan_site_restore(self.repo, self.cfg, self.snap, [kind.name], {kind.name: str(target)})
         plan.execute(safety=False, sink=self.sink)
-        node = find_node(self.repo, self.snap.tree, tree_path(src))
+        node = find_node(self.repo, self.snap.tree, kind.tree_path())
         if node.subtree is None:
             raise RestoreError("the snapshot holds no directory for this source")
         manifest = hashlib.sha256()
@@ -232,51 +233,29 @@ class _Drill:
         check.stats = {"files": files, "bytes": size, "sha256_manifest": manifest.hexdigest()}
         check.detail = f"{files} files, {size} bytes verified"
 
-    # -- databases ----------------------------------------------------------------
-
-    def _sqlite(self, src: AnySource, info: DumpInfo, check: DrillCheck) -> None:
-        target = self.scratch / "db" / f"{src.name}.sqlite"
-        check.target = str(target)
-        plan = plan_site_restore(self.repo, self.cfg, self.snap, [src.name], {src.name: str(target)})
-        plan.execute(safety=False, sink=self.sink)
-        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            status = "; ".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall())
-        finally:
-            conn.close()
-        if status != "ok":
-            raise IntegrityError(f"PRAGMA integrity_check: {status}")
-        tables = open_source(src).inspect(str(target)).tables
-        _compare(tables, info.tables)
-        check.stats = {"integrity_check": status, "tables": tables}
-        check.detail = f"integrity ok, {len(tables)} tables, {sum(tables.values())} rows as recorded"
-
-    def _server(self, src: AnySource, info: DumpInfo, check: DrillCheck) -> None:
-        """Restore through the source itself, with its credentials, into ``<db>_drill_<hex>``."""
-        live = parse_database_url(source_url(src), kind=src.type)
-        url = live.with_database(drill_database_name(live.database))
-        self.databases.append((src.type, url))
-        check.target = url.display()
-        node = find_node(self.repo, self.snap.tree, tree_path(src))
-        db = open_source(src)
+    def _stream(self, kind: StreamSource, info: DumpInfo, check: DrillCheck) -> None:
+        """Restore through the source itself into its scratch target, then let the source verify it."""
+        target = kind.scratch_target(self.scratch, drill_database_name)
+        self.databases.append((kind, target))
+        check.target = kind.public_target(target)
+        node = find_node(self.repo, self.snap.tree, kind.tree_path())
         stream = io.BufferedReader(BlobReader(self.repo, node.content), 1 << 20)
-        report = db.restore(stream, info, _with_password(url), self.sink)
-        tables = db.inspect(_with_password(url)).tables
-        _compare(tables, info.tables)
-        check.stats = {"tables": tables, "bytes_read": report.bytes_read}
-        check.detail = f"{len(tables)} tables, {sum(tables.values())} rows as recorded"
+        report = kind.restore(stream, info, target, self.sink)
+        verified = kind.verify(target, info, report)
+        check.stats, check.detail = verified.stats, verified.detail
 
     # -- cleanup --------------------------------------------------------------------
 
     def cleanup(self, keep: bool) -> list[str]:
         """Drop the drill databases and delete the scratch directory; names what was kept."""
         if keep:
-            return [str(self.scratch), *(u.display() for _, u in self.databases)]
-        for kind, url in self.databases:
+            return [str(self.scratch), *(k.public_target(t) for k, t in self.databases
+                                         if not t.startswith(str(self.scratch)))]
+        for kind, target in self.databases:
             try:
-                drop_database(kind, url)
+                kind.drop(target)
             except Exception as exc:  # report, never mask the drill's own outcome
-                self.log(f"warning: could not drop {url.display()}: {exc}")
+                self.log(f"warning: could not drop {kind.public_target(target)}: {exc}")
         shutil.rmtree(self.scratch, ignore_errors=True)
         return []
 
@@ -313,14 +292,6 @@ def verify_file(repo: Repository, path: bytes | str, node: Node, name: str) -> s
     return digest.hexdigest()
 
 
-def _compare(got: dict[str, int], want: dict[str, int]) -> None:
-    if got == want:
-        return
-    diffs = [f"{t}: {got.get(t, 'missing')} != {want.get(t, 'missing')}"
-             for t in sorted(set(got) | set(want)) if got.get(t) != want.get(t)]
-    raise IntegrityError(f"row counts differ from the snapshot's record: {'; '.join(diffs[:5])}")
-
-
 def _read_data(repo: Repository, subset: float, sink: ProgressSink) -> DrillCheck:
     t0 = time.monotonic()
     with repo.lock(operation="drill read-data"):
@@ -331,38 +302,12 @@ def _read_data(repo: Repository, subset: float, sink: ProgressSink) -> DrillChec
                       seconds=time.monotonic() - t0, stats={"subset": subset, **report.to_json()})
 
 
-def _with_password(url: DatabaseURL) -> str:
-    """The URL as text, password included (for the source's own connections only)."""
-    cred = quote(url.user, safe="") + (f":{quote(url.password, safe='')}" if url.password else "")
-    netloc = f"{cred}@{url.host}:{url.port}" if cred else f"{url.host}:{url.port}"
-    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in url.params)
-    return urlunsplit((url.scheme, netloc, "/" + quote(url.database), query, ""))
-
-
 def drop_database(kind: str, url: DatabaseURL) -> None:
-    """``DROP DATABASE IF EXISTS`` the drill database (and end its sessions on PostgreSQL)."""
+    """``DROP DATABASE IF EXISTS`` a drill database (and end its sessions), refusing any other name."""
     if not _is_drill_name(url.database):
         raise RestoreError(f"refusing to drop {url.display()}: not a drill database")
-    if kind == "postgres":
-        import psycopg
-        from psycopg import sql
-        from psycopg.conninfo import make_conninfo
-
-        conninfo = make_conninfo("", host=url.host, port=url.port, user=url.user or None,
-                                 password=url.password or None, dbname="postgres", connect_timeout=10,
-                                 application_name="sitesnap-drill", **dict(url.params))
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database)))
-        return
-    import pymysql
-
-    my = pymysql.connect(host=url.host, port=url.port, user=url.user or None, password=url.password,
-                         connect_timeout=10)
-    try:
-        with my.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS `{}`".format(url.database.replace("`", "``")))
-    finally:
-        my.close()
+    text = url_text(url)
+    open_database_source(kind, url=text).drop(text)
 
 
 def _is_drill_name(database: str) -> bool:

@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 from sitesnap.errors import ConfigError
 from sitesnap.secrets import SecretRef, resolve
 
-__all__ = ["DatabaseURL", "parse_database_url", "redact_url", "url_text", "url_with_secret"]
+__all__ = ["DatabaseURL", "parse_database_url", "public_url", "redact_url", "url_text",
+           "url_with_secret"]
 
 _SCHEMES = {
     "postgresql": "postgres",
@@ -112,3 +113,11 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     return urlunsplit((parts.scheme, f"{parts.username}:***@{netloc[-1]}", parts.path, parts.query, ""))
+
+
+def public_url(text: str, kind: str) -> str:
+    """A database URL as shown to people: its :meth:`DatabaseURL.display` form, else redacted."""
+    try:
+        return parse_database_url(text, kind=kind).display()
+    except ConfigError:
+        return redact_url(text)

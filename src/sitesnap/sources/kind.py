@@ -26,11 +26,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, Self
 
 from sitesnap.errors import ConfigError, IntegrityError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
+
+if TYPE_CHECKING:
+    from sitesnap.sources.files import Excluder
 
 __all__ = [
     "SourceKind",
@@ -114,6 +117,10 @@ class TreeSource(SourceKind):
     def origin(self) -> str:
         return str(self.path)
 
+    @abstractmethod
+    def excluder(self) -> Excluder:
+        """A fresh matcher for what the walk skips (and an in-place restore keeps)."""
+
 
 @dataclass
 class Verification:
@@ -169,8 +176,8 @@ class StreamSource(SourceKind):
         """Load, verify, then swap into ``target``; a failure leaves the target as it was."""
 
     @abstractmethod
-    def scratch_target(self, scratch: Path, name: str) -> str:
-        """A restore target nothing else uses: below ``scratch``, or database ``name`` on the same server."""
+    def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
+        """A restore target nothing else uses: below ``scratch``, or ``rename(database)`` on the same server."""
 
     @abstractmethod
     def drop(self, target: str) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -54,7 +54,7 @@ from sitesnap.sources.dbtool import (
     tool_help,
     tool_version,
 )
-from sitesnap.sources.dburl import DatabaseURL, parse_database_url, redact_url, url_text, url_with_secret
+from sitesnap.sources.dburl import DatabaseURL, parse_database_url, public_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import mariadb_sandbox_flag
 from sitesnap.sources.dumpscan import MysqlDumpScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
@@ -237,10 +237,10 @@ class MysqlSource(StreamSource):
         return self.url.display()
 
     def public_target(self, target: str) -> str:
-        return redact_url(target)
+        return public_url(target, self.type)
 
-    def scratch_target(self, scratch: Path, name: str) -> str:
-        return url_text(self.url.with_database(name))
+    def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
+        return url_text(self.url.with_database(rename(self.url.database)))
 
     def drop(self, target: str) -> None:
         """``DROP DATABASE IF EXISTS`` ``target``."""

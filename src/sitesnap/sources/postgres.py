@@ -38,7 +38,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -50,7 +50,7 @@ from sitesnap.errors import RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
 from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump
-from sitesnap.sources.dburl import DatabaseURL, parse_database_url, redact_url, url_text, url_with_secret
+from sitesnap.sources.dburl import DatabaseURL, parse_database_url, public_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import PsqlRestricted, require_psql_restrict
 from sitesnap.sources.dumpscan import PgPlainScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
@@ -256,10 +256,10 @@ class PostgresSource(StreamSource):
         return self.url.display()
 
     def public_target(self, target: str) -> str:
-        return redact_url(target)
+        return public_url(target, self.type)
 
-    def scratch_target(self, scratch: Path, name: str) -> str:
-        return url_text(self.url.with_database(name))
+    def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
+        return url_text(self.url.with_database(rename(self.url.database)))
 
     def drop(self, target: str) -> None:
         """``DROP DATABASE IF EXISTS`` ``target``, ending its sessions first."""

@@ -28,7 +28,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -218,8 +218,8 @@ class SqliteSource(StreamSource):
     def resolve_target(self, target: str) -> str:
         return absolute(target)
 
-    def scratch_target(self, scratch: Path, name: str) -> str:
-        return str(scratch / "db" / f"{self.name}.sqlite")
+    def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
+        return str(scratch / self.section / self.entry())
 
     def drop(self, target: str) -> None:
         for suffix in ("", *_SIDECARS):

@@ -1,0 +1,180 @@
+"""Site restore: plan what a restore of chosen sources will do, then run exactly that plan.
+
+``plan_site_restore()`` inspects every target (what exists, its row counts
+or files) without changing anything; ``RestorePlan.execute()`` takes a
+``pre-restore`` snapshot of the live data it overwrites, then restores each
+source: trees through :mod:`sitesnap.engine.site.filetree`, database dumps
+through the source kind's own temp-load-verify-swap restore.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sitesnap.config import SiteConfig
+from sitesnap.engine.blobstream import BlobReader
+from sitesnap.engine.browse import find_node
+from sitesnap.engine.site.backup import backup_site
+from sitesnap.engine.site.filetree import plan_tree, restore_tree
+from sitesnap.errors import RestoreError, SourceError, UsageError
+from sitesnap.format.snapshot import Snapshot
+from sitesnap.format.tree import Node
+from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
+from sitesnap.repository.repository import Repository
+from sitesnap.sources.db import DumpInfo
+from sitesnap.sources.kind import SourceKind, StreamSource, TreeSource
+from sitesnap.sources.registry import open_source
+
+__all__ = ["RestoreItem", "RestorePlan", "plan_site_restore"]
+
+
+@dataclass
+class RestoreItem:
+    source: str
+    kind: str
+    target: str
+    in_place: bool
+    exists: bool
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+    overwrite: int = 0
+    create: int = 0
+    delete: int = 0
+    size: int = 0
+    damaged: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    raw_target: str = field(default="", repr=False)  # the target as given, credentials included; never shown
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "raw_target"}
+
+
+@dataclass
+class RestorePlan:
+    repo: Repository
+    cfg: SiteConfig
+    snapshot: Snapshot
+    items: list[RestoreItem]
+    safety_snapshot: str | None = None
+
+    @property
+    def overwrites_live_data(self) -> bool:
+        return any(i.in_place and i.exists for i in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot.id,
+            "snapshot_time": self.snapshot.time.isoformat(),
+            "site": self.snapshot.site,
+            "overwrites_live_data": self.overwrites_live_data,
+            "items": [i.to_json() for i in self.items],
+            "safety_snapshot": self.safety_snapshot,
+        }
+
+    def execute(
+        self,
+        *,
+        safety: bool = True,
+        sink: ProgressSink = NULL_SINK,
+        on_step: Callable[[str], None] = lambda _m: None,
+    ) -> RestorePlan:
+        """Run the plan: pre-restore snapshot of what is overwritten, then each source, verified."""
+        in_place = [i.source for i in self.items if i.in_place and i.exists and not i.damaged]
+        if safety and in_place:
+            on_step(f"taking a pre-restore snapshot of {', '.join(in_place)}")
+            pre = backup_site(self.repo, self.cfg, snapshot_type="pre-restore",
+                              tags=["pre-restore", f"before-{self.snapshot.short_id}"], sources=in_place)
+            self.safety_snapshot = pre.snapshot.id
+        tracker = Tracker("restore", sink)
+        tracker.update(bytes_total=sum(i.size for i in self.items), force=True)
+        with self.repo.lock(operation=f"restore {self.snapshot.site}"):
+            for item in self.items:
+                on_step(f"restoring {item.source} to {item.target}")
+                tracker.update(phase=item.source, force=True)
+                kind = open_source(self.cfg.source(item.source))
+                node = find_node(self.repo, self.snapshot.tree, kind.tree_path())
+                if isinstance(kind, TreeSource):
+                    item.result = restore_tree(self.repo, node, item.source, Path(item.target), item.exists,
+                                               tracker, kind.excluder())
+                elif isinstance(kind, StreamSource):
+                    item.result = _restore_stream(self.repo, self.snapshot, kind, node, item, sink)
+        tracker.finish()
+        return self
+
+
+def _db_info(snapshot: Snapshot, name: str) -> DumpInfo:
+    for rec in snapshot.sources:
+        if rec.get("name") == name:
+            return DumpInfo.from_dict(rec)
+    raise RestoreError(f"snapshot {snapshot.short_id} has no record of source {name!r}")
+
+
+def plan_site_restore(
+    repo: Repository,
+    cfg: SiteConfig,
+    snapshot: Snapshot,
+    sources: list[str] | None = None,
+    targets: dict[str, str] | None = None,
+) -> RestorePlan:
+    """What restoring ``sources`` (default: all the snapshot holds) to ``targets`` would do; changes nothing."""
+    targets = dict(targets or {})
+    recorded = {r.get("name") for r in snapshot.sources}
+    names = sources or [s.name for s in cfg.sources if s.name in recorded]
+    for name in list(targets):
+        if name not in names:
+            raise UsageError(f"--to {name}=...: {name!r} is not among the sources being restored")
+    items: list[RestoreItem] = []
+    for name in names:
+        src = cfg.source(name)
+        if name not in recorded:
+            raise UsageError(f"snapshot {snapshot.short_id} does not contain source {name!r}")
+        items.append(_plan_item(repo, snapshot, open_source(src), targets.get(name)))
+    return RestorePlan(repo, cfg, snapshot, items)
+
+
+def _plan_item(repo: Repository, snapshot: Snapshot, kind: SourceKind, target: str | None) -> RestoreItem:
+    in_place = target is None
+    if isinstance(kind, TreeSource):
+        path = target or str(kind.path)
+        item = RestoreItem(kind.name, kind.type, path, in_place, os.path.exists(path))
+        item.size, item.overwrite, item.create, deletes = plan_tree(repo, snapshot, kind, path)
+        item.delete = deletes if in_place else 0
+        return item
+    if not isinstance(kind, StreamSource):
+        raise RestoreError(f"source {kind.name!r}: a {kind.type} source cannot be restored")
+    return _plan_stream(repo, snapshot, kind, target)
+
+
+def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, target: str | None) -> RestoreItem:
+    info = _db_info(snapshot, kind.name)
+    node = find_node(repo, snapshot.tree, kind.tree_path())
+    raw = kind.resolve_target(target) if target is not None else None
+    try:
+        state = kind.inspect(raw)
+    except SourceError as exc:
+        if not kind.restores_damaged:
+            raise
+        # A damaged file is the typical reason to restore: keep it aside, don't fail.
+        return RestoreItem(kind.name, kind.type, raw or kind.origin(), target is None, True,
+                           after=dict(info.tables), size=node.size, damaged=exc.message)
+    return RestoreItem(kind.name, kind.type, kind.public_target(state.target), target is None, state.exists,
+                       before=dict(state.tables), after=dict(info.tables), size=node.size, raw_target=raw or "")
+
+
+def _restore_stream(
+    repo: Repository, snapshot: Snapshot, kind: StreamSource, node: Node, item: RestoreItem, sink: ProgressSink
+) -> dict[str, Any]:
+    info = _db_info(snapshot, kind.name)
+    if item.damaged:
+        item.result["kept_damaged"] = kind.set_aside(item.target)
+    reader = BlobReader(repo, node.content)
+    target = None if item.in_place else (item.raw_target or kind.resolve_target(item.target))
+    report = kind.restore(io.BufferedReader(reader, 1 << 20), info, target, sink)
+    if report.tables != info.tables:
+        raise RestoreError(f"source {kind.name}: restored row counts differ from the snapshot's record")
+    return {**item.result, **report.to_dict()}
