@@ -249,8 +249,9 @@ class _Drill:
     def cleanup(self, keep: bool) -> list[str]:
         """Drop the drill databases and delete the scratch directory; names what was kept."""
         if keep:
+            # Targets below the scratch directory are kept with it; name the others.
             return [str(self.scratch), *(k.public_target(t) for k, t in self.databases
-                                         if not t.startswith(str(self.scratch)))]
+                                         if not Path(t).is_relative_to(self.scratch))]
         for kind, target in self.databases:
             try:
                 kind.drop(target)

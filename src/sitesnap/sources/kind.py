@@ -41,6 +41,7 @@ __all__ = [
     "StreamSource",
     "TreeSource",
     "Verification",
+    "absolute",
     "compare_counts",
     "spec_field",
 ]

@@ -19,13 +19,11 @@ source's type.
 
 from __future__ import annotations
 
-from sitesnap.config import AnySource
 from sitesnap.engine.site.backup import SiteBackupResult, backup_site
 from sitesnap.engine.site.restore import RestoreItem, RestorePlan, plan_site_restore
 from sitesnap.engine.site.selection import parse_when, select_snapshot
 
 __all__ = [
-    "AnySource",
     "RestoreItem",
     "RestorePlan",
     "SiteBackupResult",
