@@ -38,6 +38,7 @@ class SqliteRows:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._tables: dict[str, TableInfo] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -61,7 +62,9 @@ class SqliteRows:
             yield repr(tuple(row)).encode("utf-8", "backslashreplace"), tuple(row)
 
     def scan(self) -> dict[str, TableInfo]:
-        """Every table with its columns, primary key, row count and fingerprint."""
+        """Every table with its columns, primary key, row count and fingerprint (read once, then kept)."""
+        if self._tables is not None:
+            return self._tables
         try:
             with closing(self._connect()) as db:
                 tables = self._schema(db)
@@ -70,6 +73,7 @@ class SqliteRows:
                         table.add_row(raw)
         except sqlite3.Error as exc:
             raise SourceError(f"{self.path.name}: {exc}") from None
+        self._tables = tables
         return tables
 
     def rows(self, only: set[str]) -> Iterator[Row]:
