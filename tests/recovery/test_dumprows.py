@@ -46,6 +46,12 @@ def test_mysql_insert_row_round_trip(row: list[str | None]) -> None:
 
 def test_mysql_hex_and_bits_and_garbage() -> None:
     assert mysql_insert_values(b"(0x00FF,b'101','it''s',-1.5e3)") == ["\\x00ff", "b'101'", "it's", "-1.5e3"]
+    for bad in (b"(1,oops)", b"(1,'a'),(2,'b')"):
+        try:
+            mysql_insert_values(bad)
+        except IntegrityError:
+            continue
+        raise AssertionError(f"{bad!r} must be refused")
     try:
         mysql_insert_values(b"(1,oops)")
     except IntegrityError as exc:

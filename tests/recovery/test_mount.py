@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -47,13 +48,16 @@ def make_tree(root: Path) -> Path:
 
 
 @contextmanager
-def mounted(repo: Path, mnt: Path, log: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``sitesnap mount`` running in the background until the block ends; then SIGTERM and a clean exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
-    env.update(SITESNAP_REPOSITORY=str(repo), SITESNAP_PASSWORD=PASSWORD)
+def mounted(repo: Path | None, mnt: Path, log: Path, *extra: str, stop: int = signal.SIGTERM,
+            env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``sitesnap mount`` running in the background until the block ends; then ``stop`` and a clean exit."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
+    if repo is not None:
+        full_env.update(SITESNAP_REPOSITORY=str(repo), SITESNAP_PASSWORD=PASSWORD)
+    full_env.update(env or {})
     with open(log, "wb") as err:
-        proc = subprocess.Popen([SITESNAP, "mount", str(mnt), *extra], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen([SITESNAP, *extra, "mount", str(mnt)], env=full_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err, cwd=cwd)
     try:
         deadline = time.monotonic() + 60
         while not os.path.ismount(mnt):
@@ -63,7 +67,7 @@ def mounted(repo: Path, mnt: Path, log: Path, *extra: str) -> Iterator[subproces
         yield proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(stop)
         code = proc.wait(timeout=60)
     assert code == 0, log.read_text()
     assert not os.path.ismount(mnt)
@@ -151,5 +155,35 @@ def test_mount_refuses_missing_and_busy_mountpoints(tmp_path: Path, make_repo: C
     assert_one_line_error(run_cli("mount", str(tmp_path / "absent"), repo=tmp_path / "repo"), 2, "not an existing")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    with mounted(tmp_path / "repo", mnt, tmp_path / "mount.log"):
+    with mounted(tmp_path / "repo", mnt, tmp_path / "mount.log", stop=signal.SIGINT):
         assert_one_line_error(run_cli("mount", str(mnt), repo=tmp_path / "repo"), 2, "busy")
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "pyfuse3.py").write_text("raise ImportError('no libfuse3 here')\n")
+    without = run_cli("mount", str(mnt), repo=tmp_path / "repo",
+                      env={"PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])})
+    assert_one_line_error(without, 18, "pyfuse3")
+    assert "pip install" in without.stderr
+
+
+def test_mount_site_shows_database_sources_as_stored(tmp_path: Path) -> None:
+    """With -c sitesnap.toml: files under files/<source>/, a SQLite source as its consistent copy."""
+    from tests.recovery.test_rowdiff import PASSWORD as SITE_PASSWORD
+    from tests.recovery.test_rowdiff import cli, fill, write_site
+
+    fill("sqlite", str(tmp_path / "shop.db"))
+    write_site(tmp_path, "sqlite", str(tmp_path / "shop.db"))
+    assert cli(tmp_path, "backup").returncode == 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with mounted(None, mnt, tmp_path / "mount.log", "-c", "sitesnap.toml", cwd=tmp_path,
+                 env={"ROWDIFF_PASSWORD": SITE_PASSWORD}):
+        assert sorted(os.listdir(mnt / "latest")) == ["db", "files"]
+        assert (mnt / "latest" / "files" / "web" / "index.html").read_text() == "<h1>v1</h1>"
+        copy = mnt / "latest" / "db" / "db.sqlite"
+        db = sqlite3.connect(f"{copy.as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            assert db.execute("SELECT count(*), sum(price) FROM item").fetchone() == (30, 46500)
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        finally:
+            db.close()

@@ -33,7 +33,10 @@ _BINDING_HINT = "Install it with: pip install 'sitesnap[mount]' (building it nee
 
 
 def check_mountpoint(mountpoint: str) -> None:
-    """UsageError or MissingTool, with a hint, for every reason the mount would fail up front."""
+    """UsageError or MissingTool, with a hint, for every reason the mount would fail up front.
+
+    Cheap and password-free, so the command runs it before opening the repository.
+    """
     if not os.path.isdir(mountpoint):
         raise UsageError(f"mountpoint {mountpoint} is not an existing directory",
                          hint=f"Create it first: mkdir -p {mountpoint}")
@@ -43,6 +46,10 @@ def check_mountpoint(mountpoint: str) -> None:
     if not os.path.exists(FUSE_DEVICE):
         raise MissingTool(f"FUSE is not available ({FUSE_DEVICE} is missing)",
                           hint="Load the fuse kernel module, or give the container the /dev/fuse device.")
+    try:
+        import pyfuse3  # noqa: F401 - only whether the binding loads
+    except ImportError:
+        raise MissingTool("the pyfuse3 binding (libfuse 3) is not installed", hint=_BINDING_HINT) from None
 
 
 def mount_repository(
@@ -58,13 +65,11 @@ def mount_repository(
     Raises UsageError / MissingTool before mounting when the mount cannot work.
     """
     check_mountpoint(mountpoint)
-    try:
-        import pyfuse3
-        import trio
+    import pyfuse3
+    import trio
 
-        from sitesnap.engine.fuseops import SnapshotFS
-    except ImportError:
-        raise MissingTool("the pyfuse3 binding (libfuse 3) is not installed", hint=_BINDING_HINT) from None
+    from sitesnap.engine.fuseops import SnapshotFS
+
     with repo.lock(operation="mount"):
         repo.load_index()
         snapshots = repo.load_snapshots(on_error=lambda sid, exc: warn(f"snapshot {sid[:8]}: {exc}"))

@@ -91,4 +91,6 @@ def mysql_insert_values(values: bytes, what: str = "INSERT") -> list[Value]:
             out.append(number.decode("ascii"))
         pos = match.end()
         if closing == b")":
+            if values[pos:].strip():
+                raise IntegrityError(f"{what}: more than one row in an INSERT (dumps are read one row per line)")
             return out
