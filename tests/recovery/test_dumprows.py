@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -26,7 +27,7 @@ def pg_escape(value: str | None) -> str:
 def my_literal(value: str | None) -> str:
     if value is None:
         return "NULL"
-    if value.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", value):
         return value
     table = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\x00": "\\0", "\x1a": "\\Z"}
     return "'" + "".join(table.get(ch, ch) for ch in value) + "'"
@@ -140,3 +141,10 @@ def test_snapshot_directory_names_are_unique() -> None:
              Snapshot(time=datetime(2026, 12, 5, tzinfo=UTC), tree=b"\3" * 32, id="cc" * 32)]
     names = list(snapshot_dir_names(snaps))
     assert names == ["2026-12-04T16:00:00Z-aaaaaaaa", "2026-12-04T16:00:00Z-bbbbbbbb", "2026-12-05T00:00:00Z"]
+
+
+def test_row_keys_sort_numbers_as_numbers() -> None:
+    from sitesnap.engine.rowdiff import _sort_key
+
+    keys: list[tuple[str | None, ...]] = [("10",), ("9",), ("-2",), ("b",), ("\u00b2",), (None,), ("a",)]
+    assert sorted(keys, key=_sort_key) == [("-2",), ("9",), ("10",), ("a",), ("b",), ("\u00b2",), (None,)]

@@ -7,14 +7,15 @@ multiset of whole rows (changes show as removed and added rows).
 
 Memory: tables whose fingerprints (row count and order-free row-digest sum,
 see :mod:`sitesnap.sources.dumprows`) are equal are never read again; for the
-others one key and one 16-byte digest per row is held.  Row values are read
+others one key and one 64-bit digest per row is held.  Row values are read
 only for the at most ``limit`` rows shown.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,24 +90,34 @@ def _key_positions(info: TableInfo | None, other: TableInfo | None) -> list[int]
 
 
 def _keyed(reader: RowReader, tables: dict[str, TableInfo], other: dict[str, TableInfo],
-           only: set[str]) -> dict[str, dict[Key, bytes]]:
+           only: set[str]) -> dict[str, dict[Key, int]]:
     """Table -> key -> row digest, for the tables in ``only``."""
-    out: dict[str, dict[Key, bytes]] = {name: {} for name in only}
-    positions = {name: _key_positions(tables.get(name), other.get(name)) for name in only}
-    seen: dict[str, Counter[Key]] = {name: Counter() for name in only}
+    out: dict[str, dict[Key, int]] = {name: {} for name in only}
+    keys = {name: _key_function(_key_positions(tables.get(name), other.get(name))) for name in only}
     for table, raw, values in reader.rows(only & set(tables)):
-        pos = positions[table]
-        if pos is not None:
-            out[table][tuple(values[i] for i in pos if i < len(values))] = row_digest(raw)
-        else:
-            whole = tuple(values)
-            seen[table][whole] += 1
-            out[table][(*whole, f"#{seen[table][whole]}")] = b""
+        out[table][keys[table](values)] = row_digest(raw)
     return out
 
 
-def _counts(name: str, a: TableInfo | None, b: TableInfo | None, left: dict[Key, bytes],
-            right: dict[Key, bytes]) -> TableDiff:
+def _key_function(positions: list[int] | None) -> Callable[[list[Value]], Key]:
+    """How a row's key is taken from its values: the primary key, else the whole row and its occurrence."""
+    if positions is None:
+        seen: Counter[Key] = Counter()
+
+        def whole(values: list[Value]) -> Key:
+            row = tuple(values)
+            seen[row] += 1
+            return (*row, f"#{seen[row]}")
+
+        return whole
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only] if only < len(values) else None,)
+    return lambda values: tuple(values[i] if i < len(values) else None for i in positions)
+
+
+def _counts(name: str, a: TableInfo | None, b: TableInfo | None, left: dict[Key, int],
+            right: dict[Key, int]) -> TableDiff:
     changed = sum(1 for key, digest in left.items() if key in right and right[key] != digest)
     return TableDiff(name, a.rows if a else 0, b.rows if b else 0, added=len(right.keys() - left.keys()),
                      removed=len(left.keys() - right.keys()), changed=changed)
@@ -144,12 +155,15 @@ def resolve_table(name: str, tables: set[str]) -> str:
     raise UsageError(f"table {name!r} {what}", hint=hint)
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _sort_key(key: Key) -> tuple[tuple[int, int, str], ...]:
     out = []
     for value in key:
         if value is None:
             out.append((2, 0, ""))
-        elif value.lstrip("-").isdigit():
+        elif _INTEGER.fullmatch(value):
             out.append((0, int(value), ""))
         else:
             out.append((1, 0, value))
@@ -184,15 +198,10 @@ def _values(reader: RowReader, tables: dict[str, TableInfo], other: dict[str, Ta
     if not wanted or name not in tables:
         return {}
     info = tables[name]
-    pos = _key_positions(info, other.get(name))
-    seen: Counter[Key] = Counter()
+    key_of = _key_function(_key_positions(info, other.get(name)))
     found: dict[Key, dict[str, Value]] = {}
     for _table, _raw, values in reader.rows({name}):
-        if pos is not None:
-            key: Key = tuple(values[i] for i in pos if i < len(values))
-        else:
-            seen[tuple(values)] += 1
-            key = (*values, f"#{seen[tuple(values)]}")
+        key = key_of(values)
         if key in wanted:
             columns = info.columns or [f"column {i + 1}" for i in range(len(values))]
             found[key] = dict(zip(columns, values, strict=False))
