@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from sitesnap.engine.mountfile import DEFAULT_CACHE_BYTES, BlobCache
@@ -24,6 +24,8 @@ from sitesnap.engine.mounttree import InodeTable
 from sitesnap.errors import MissingTool, UsageError
 
 if TYPE_CHECKING:
+    import pyfuse3
+
     from sitesnap.repository.repository import Repository
 
 __all__ = ["FUSE_DEVICE", "check_mountpoint", "mount_repository"]
@@ -76,34 +78,39 @@ def mount_repository(
         ops = SnapshotFS(InodeTable(repo, snapshots), repo, BlobCache(repo, cache_bytes), warn)
         options = set(pyfuse3.default_options) - {"default_permissions"}
         options |= {"fsname=sitesnap", "subtype=sitesnap", "ro"}
-        try:
-            pyfuse3.init(ops, mountpoint, options)
-        except RuntimeError as exc:
-            raise UsageError(f"cannot mount at {mountpoint}: {exc}",
-                             hint="Check that the directory is not in use and that you may mount FUSE there.") from None
-        try:
-            on_ready()
-            trio.run(_serve)
-        finally:
-            pyfuse3.close(unmount=True)
+        trio.run(_serve, ops, mountpoint, frozenset(options), on_ready)
 
 
-async def _serve() -> None:
-    import pyfuse3
-    import trio
+async def _serve(ops: pyfuse3.Operations, mountpoint: str, options: frozenset[str],
+                 on_ready: Callable[[], None]) -> None:
+    """Mount, serve until a signal or an external unmount, unmount.
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_terminate_on_signal)
-        await pyfuse3.main()
-        nursery.cancel_scope.cancel()
-
-
-async def _terminate_on_signal() -> None:
-    """Ends the FUSE loop on the first SIGINT or SIGTERM, so the caller unmounts cleanly."""
+    The signal receiver is in place before the kernel mount exists, so a
+    SIGTERM at any moment leads through the unmount, never to a dead mount.
+    """
     import pyfuse3
     import trio
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _signum in signals:
-            pyfuse3.terminate()
-            return
+        try:
+            pyfuse3.init(ops, mountpoint, set(options))
+        except RuntimeError as exc:
+            raise UsageError(f"cannot mount at {mountpoint}: {exc}",
+                             hint="Check that the directory is not in use and that you may mount FUSE there.") from None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_terminate_on_signal, signals)
+                on_ready()
+                await pyfuse3.main()
+                nursery.cancel_scope.cancel()
+        finally:
+            pyfuse3.close(unmount=True)
+
+
+async def _terminate_on_signal(signals: AsyncIterator[int]) -> None:
+    """Ends the FUSE loop on the first SIGINT or SIGTERM, so the caller unmounts cleanly."""
+    import pyfuse3
+
+    async for _signum in signals:
+        pyfuse3.terminate()
+        return
