@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from tests.conftest import PASSWORD, SITESNAP, describe_tree
 from tests.integration.test_cli_errors import assert_one_line_error
+from tests.recovery.sites import PASSWORD as SITE_PASSWORD
+from tests.recovery.sites import cli, fill, write_site
 
 from sitesnap.format.blob import DATA
 from sitesnap.format.tree import Node
@@ -168,9 +170,6 @@ def test_mount_refuses_missing_and_busy_mountpoints(tmp_path: Path, make_repo: C
 
 def test_mount_site_shows_database_sources_as_stored(tmp_path: Path) -> None:
     """With -c sitesnap.toml: files under files/<source>/, a SQLite source as its consistent copy."""
-    from tests.recovery.test_rowdiff import PASSWORD as SITE_PASSWORD
-    from tests.recovery.test_rowdiff import cli, fill, write_site
-
     fill("sqlite", str(tmp_path / "shop.db"))
     write_site(tmp_path, "sqlite", str(tmp_path / "shop.db"))
     assert cli(tmp_path, "backup").returncode == 0
