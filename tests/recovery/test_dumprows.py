@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesnap.engine.mountfile import BlobCache, ContentMap
 from sitesnap.engine.mounttree import snapshot_dir_names
+from sitesnap.engine.rowdiff import diff_table, summarize_tables
 from sitesnap.errors import IntegrityError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.sources.dumprows import MysqlDump, PgDump
+from sitesnap.sources.sqliterows import SqliteRows
 from sitesnap.sources.sqlvalues import mysql_insert_values, pg_copy_values
 
 values = st.lists(st.one_of(st.none(), st.text(), st.integers().map(str)), min_size=1, max_size=6)
@@ -148,3 +152,30 @@ def test_row_keys_sort_numbers_as_numbers() -> None:
 
     keys: list[tuple[str | None, ...]] = [("10",), ("9",), ("-2",), ("b",), ("\u00b2",), (None,), ("a",)]
     assert sorted(keys, key=_sort_key) == [("-2",), ("9",), ("10",), ("a",), ("b",), ("\u00b2",), (None,)]
+
+
+def _sqlite(path: Path, statements: list[str]) -> SqliteRows:
+    db = sqlite3.connect(path)
+    for sql in statements:
+        db.execute(sql)
+    db.commit()
+    db.close()
+    return SqliteRows(path)
+
+
+def test_tables_created_dropped_and_without_key(tmp_path: Path) -> None:
+    before = _sqlite(tmp_path / "a.db", [
+        "CREATE TABLE log (line TEXT)", "INSERT INTO log VALUES ('x'), ('x'), ('y')",
+        "CREATE TABLE old (id INTEGER PRIMARY KEY)", "INSERT INTO old VALUES (1), (2)",
+    ])
+    after = _sqlite(tmp_path / "b.db", [
+        "CREATE TABLE log (line TEXT)", "INSERT INTO log VALUES ('x'), ('y'), ('z')",
+        "CREATE TABLE new (id INTEGER PRIMARY KEY)", "INSERT INTO new VALUES (7)",
+    ])
+    summary = {t.table: (t.added, t.removed, t.changed, t.rows_before, t.rows_after)
+               for t in summarize_tables(before, after)}
+    assert summary == {"log": (1, 1, 0, 3, 3), "new": (1, 0, 0, 0, 1), "old": (0, 2, 0, 2, 0)}
+    rows = diff_table(before, after, "log", 10)
+    assert rows.key_columns == ["line"]
+    assert [(c.change, c.key) for c in rows.changes] == [("-", {"line": "x"}), ("+", {"line": "z"})]
+    assert diff_table(before, after, "new", 10).changes[0].new == {"id": "7"}
