@@ -186,3 +186,17 @@ def test_mount_site_shows_database_sources_as_stored(tmp_path: Path) -> None:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             db.close()
+
+
+def test_write_only_host_cannot_mount(tmp_path: Path, make_repo: Callable[..., Repository],
+                                      run_cli: Callable[..., Any]) -> None:
+    make_repo(tmp_path / "repo").close()
+    src = make_tree(tmp_path)
+    assert run_cli("backup", str(src), repo=tmp_path / "repo").code == 0
+    key = tmp_path / "host.key"
+    assert run_cli("key", "write-only", "export", "--out", str(key), repo=tmp_path / "repo").code == 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = run_cli("--write-only-key", str(key), "mount", str(mnt), repo=tmp_path / "repo", password=None)
+    assert_one_line_error(res, 29, "write-only key")
+    assert not os.path.ismount(mnt)

@@ -72,6 +72,7 @@ def mount_repository(
 
     from sitesnap.engine.fuseops import SnapshotFS
 
+    repo.require_read("mounting")  # a write-only key could list nothing and read nothing
     with repo.lock(operation="mount"):
         repo.load_index()
         snapshots = repo.load_snapshots(on_error=lambda sid, exc: warn(f"snapshot {sid[:8]}: {exc}"))
