@@ -6,16 +6,19 @@ from sitesnap.cli.context import AppContext
 from sitesnap.cli.output import Output
 from sitesnap.engine.rowdiff import TableRowDiff
 from sitesnap.engine.sourcediff import SourceDiff
+from sitesnap.errors import UsageError
 from sitesnap.sources.sqlvalues import Value
 
 __all__ = ["show_source_diff"]
 
 
-def show_source_diff(app: AppContext, snapshot_a: str, snapshot_b: str, source: str, table: str | None,
+def show_source_diff(app: AppContext, snapshot_a: str, snapshot_b: str, source: str | None, table: str | None,
                      limit: int) -> None:
     """Open the repository, diff one source of two snapshots, print the result (or its JSON)."""
     from sitesnap.engine.sourcediff import diff_source
 
+    if not source:
+        raise UsageError("--table needs --source NAME", hint="Name the database source the table belongs to.")
     out = app.output
     with app.open_repo() as repo:
         repo.load_index()

@@ -119,10 +119,6 @@ def diff(app: AppContext, snapshot_a: str, snapshot_b: str, source: str | None, 
     if source or table:
         from sitesnap.cli.diffview import show_source_diff
 
-        if not source:
-            from sitesnap.errors import UsageError
-
-            raise UsageError("--table needs --source NAME", hint="Name the database source the table belongs to.")
         show_source_diff(app, snapshot_a, snapshot_b, source, table, limit)
         return
     with app.open_repo() as repo:
