@@ -41,6 +41,9 @@ def make_tree(root: Path) -> Path:
     (src / "uploads" / "2026" / "big.txt").write_bytes(b"line of text\n" * 400_000)  # 5.2 MB, compressible
     (src / "current").symlink_to("uploads/2026/12/video.mp4")
     (src / "dangling").symlink_to("../nowhere")
+    (src / "many").mkdir()  # more entries than one readdir reply holds
+    for i in range(400):
+        (src / "many" / f"thumb-{i:04d}.txt").write_text(f"thumb {i}\n")
     os.chmod(src / "config" / "app.ini", 0o600)
     os.chmod(src / "uploads" / "small.bin", 0o444)
     os.chmod(src / "config", 0o750)

@@ -50,6 +50,7 @@ class SnapshotFS(pyfuse3.Operations):
         self._maps: dict[int, ContentMap] = {}
         self._open_count: dict[int, int] = {}
         self._reported: set[int] = set()
+        self._sorted: dict[int, list[bytes]] = {}
         self._limiter = trio.CapacityLimiter(4)
 
     # --- names and attributes --------------------------------------------------
@@ -111,7 +112,9 @@ class SnapshotFS(pyfuse3.Operations):
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         entry = self._entry(fh)
         children = self._guarded(lambda: self._table.children(entry), fh)
-        names = sorted(children)
+        names = self._sorted.get(fh)
+        if names is None:  # directories never change: sort once, not on every readdir call of a large one
+            names = self._sorted[fh] = sorted(children)
         for position in range(start_id, len(names)):
             child = self._entry(children[names[position]])
             if not pyfuse3.readdir_reply(token, names[position], self._attributes(child), position + 1):
