@@ -12,6 +12,18 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/pip install -q --upgrade pip
 fi
 
+# pyfuse3 (the mount extra, in "all" and "dev") builds against libfuse 3: its
+# headers and pkg-config must be there before pip runs.  fuse3 brings fusermount3.
+if ! pkg-config --exists fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing system packages: libfuse3-dev fuse3 pkg-config"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfuse3-dev fuse3 pkg-config >/dev/null
+  else
+    echo "warning: missing system packages (run as root to install): libfuse3-dev fuse3 pkg-config" >&2
+  fi
+fi
+
 stamp=".venv/.installed-$level"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   if [ "$level" = core ]; then

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sitesnap.cli.commands import backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web
+from sitesnap.cli.commands import mount as mount_
 
 __all__ = ["register"]
 
@@ -31,7 +32,7 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web):
+    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web, mount_):
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)
