@@ -49,9 +49,10 @@ from sitesnap.format.envelope import (
 from sitesnap.format.pack import split_pack_tail
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository import keyring
+from sitesnap.repository.config import INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_name
 from sitesnap.repository.lock import LOCKS_PREFIX, RepoLock
 from sitesnap.repository.prune import PruneOptions, PrunePlan, ensure_deletable, plan_prune, storage_packs
-from sitesnap.repository.repository import INDEX_PREFIX, SNAPSHOTS_PREFIX, Repository, pack_name
+from sitesnap.repository.repository import Repository
 from sitesnap.repository.reseal import Resealer
 
 __all__ = ["ReencryptPlan", "ReencryptResult", "plan_reencrypt", "reencrypt"]
