@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from sitesnap.catalog.database import BEGIN_OPTION
 from sitesnap.catalog.models import ApiToken, User
 from sitesnap.catalog.views import _View, from_row
 from sitesnap.errors import RecordNotFound, UsageError
+from sitesnap.format.passhash import InvalidHashError, PasswordHasher, VerificationError, VerifyMismatchError
 
 __all__ = ["ROLES", "Accounts", "TokenInfo", "UserInfo", "role_at_least"]
 

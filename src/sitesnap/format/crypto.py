@@ -28,7 +28,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import blake3
 from cryptography.exceptions import InvalidTag
@@ -43,9 +43,13 @@ __all__ = [
     "NONCE_SIZE",
     "PUBLIC_SEAL_OVERHEAD",
     "TAG_SIZE",
+    "Aead",
     "AeadChain",
     "MasterKey",
+    "PrivateKey",
     "PrivateKeyChain",
+    "aead_for",
+    "content_id",
     "derive_key",
     "hkdf",
     "older_opened",
@@ -53,6 +57,7 @@ __all__ = [
     "open_sealed_by",
     "seal",
     "seal_to",
+    "storage_hasher",
     "storage_id",
 ]
 
@@ -64,6 +69,33 @@ PUBLIC_SEAL_OVERHEAD = PUBLIC_KEY_SIZE + NONCE_SIZE + TAG_SIZE
 INFO_INDEX_KEY = b"sitesnap v1 index key"
 INFO_X25519 = b"sitesnap v1 x25519 private key"
 INFO_SEAL = b"sitesnap v1 sealed to public key"
+
+# The types the rest of sitesnap names, so that only this package imports the crypto libraries.
+Aead = AESGCM
+PrivateKey = X25519PrivateKey
+
+
+def aead_for(key: bytes) -> Aead:
+    """AES-256-GCM with one 32-byte key (a key-file wrapping key, an index key, one generation's key)."""
+    return AESGCM(key)
+
+
+def content_id(id_key: bytes, data: bytes | memoryview) -> bytes:
+    """Keyed BLAKE3 of plaintext under ``id_key``: a blob's ID, for holders of the ID key alone."""
+    return blake3.blake3(data, key=id_key).digest()
+
+
+class StorageHasher(Protocol):
+    """An incremental :func:`storage_id`: feed the stored bytes in pieces, then take the digest."""
+
+    def update(self, data: bytes | memoryview, /) -> object: ...
+
+    def digest(self) -> bytes: ...
+
+
+def storage_hasher() -> StorageHasher:
+    """A fresh unkeyed BLAKE3 hasher, for naming an object too large to hold in memory at once."""
+    return cast(StorageHasher, blake3.blake3())
 
 
 def hkdf(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
@@ -195,7 +227,7 @@ class MasterKey:
 
     def content_id(self, data: bytes | memoryview) -> bytes:
         """Keyed BLAKE3 of plaintext: the ID of a blob."""
-        return blake3.blake3(data, key=self.id_key).digest()
+        return content_id(self.id_key, data)
 
     def aead(self) -> AESGCM:
         """AES-256-GCM with ``enc_key``; with older generations, an :class:`AeadChain` standing in for it."""

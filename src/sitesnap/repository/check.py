@@ -32,13 +32,8 @@ from sitesnap.format.pack import split_pack_tail
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository import keyring, writeonly
 from sitesnap.repository import keys as keyfiles
-from sitesnap.repository.repository import (
-    CONFIG_NAME,
-    DATA_PREFIX,
-    KEY_GENERATIONS_FORMAT,
-    Repository,
-    pack_name,
-)
+from sitesnap.repository.config import CONFIG_NAME, DATA_PREFIX, KEY_GENERATIONS_FORMAT, pack_name
+from sitesnap.repository.repository import Repository
 
 __all__ = ["CheckReport", "check_repository"]
 

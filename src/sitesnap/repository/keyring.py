@@ -25,11 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from sitesnap.errors import IntegrityError, ObjectNotFound
 from sitesnap.format.compress import Compressor
-from sitesnap.format.crypto import MasterKey, storage_id
+from sitesnap.format.crypto import Aead, MasterKey, aead_for, storage_id
 from sitesnap.format.envelope import KIND_KEYRING, decode_json, encode_json, open_envelope, seal_envelope
 from sitesnap.storage.base import Storage
 
@@ -76,13 +74,13 @@ def write_keyring(
         "older": [base64.b64encode(k.to_bytes()).decode() for k in reversed(older)],
         "created": datetime.now(UTC).isoformat(),
     }
-    raw = seal_envelope(AESGCM(current.enc_key), compressor, KIND_KEYRING, encode_json(payload))
+    raw = seal_envelope(aead_for(current.enc_key), compressor, KIND_KEYRING, encode_json(payload))
     keyring_id = storage_id(raw)
     storage.write(KEYRING_PREFIX + keyring_id, raw)
     return keyring_id
 
 
-def _read(storage: Storage, keyring_id: str, aead: AESGCM) -> Keyring | None:
+def _read(storage: Storage, keyring_id: str, aead: Aead) -> Keyring | None:
     """The keyring if ``aead`` opens it, None if it does not; IntegrityError when damaged."""
     what = f"keyring {keyring_id[:8]}"
     raw = storage.read(KEYRING_PREFIX + keyring_id)
@@ -103,7 +101,7 @@ def _read(storage: Storage, keyring_id: str, aead: AESGCM) -> Keyring | None:
 def scan_keyrings(storage: Storage, current: MasterKey, generation: int) -> KeyringScan:
     """Sort every keyring object into the one in force, leftovers and damaged ones (module docstring)."""
     scan = KeyringScan()
-    aead = AESGCM(current.enc_key)
+    aead = aead_for(current.enc_key)
     readable: list[Keyring] = []
     for keyring_id in keyring_ids(storage):
         try:
@@ -127,7 +125,7 @@ def scan_keyrings(storage: Storage, current: MasterKey, generation: int) -> Keyr
 
 def opens_a_keyring(storage: Storage, master: MasterKey) -> bool:
     """Whether ``master`` opens any keyring object: a key that does is (or was about to become) current."""
-    aead = AESGCM(master.enc_key)
+    aead = aead_for(master.enc_key)
     for keyring_id in keyring_ids(storage):
         try:
             if _read(storage, keyring_id, aead) is not None:

@@ -34,10 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from sitesnap.errors import IntegrityError, RepositoryNotFound, UsageError, WrongPassword
-from sitesnap.format.crypto import DEFAULT_KDF, MasterKey, derive_key, open_sealed, seal, storage_id
+from sitesnap.format.crypto import DEFAULT_KDF, MasterKey, aead_for, derive_key, open_sealed, seal, storage_id
 from sitesnap.format.recovery import canonical_code, new_recovery_code
 from sitesnap.storage.base import Storage
 
@@ -93,7 +91,7 @@ def add_key(
         "version": 1,
         "kdf": params,
         "salt": base64.b64encode(salt).decode(),
-        "data": base64.b64encode(seal(AESGCM(kek), master.to_bytes(), KEY_AAD)).decode(),
+        "data": base64.b64encode(seal(aead_for(kek), master.to_bytes(), KEY_AAD)).decode(),
         "created": datetime.now(UTC).isoformat(),
         "hostname": socket.gethostname(),
         "username": getpass.getuser(),
@@ -235,7 +233,7 @@ def _unwrap(doc: dict[str, Any], password: str, key_id: str) -> MasterKey | None
             kek = derive_key(password, base64.b64decode(doc["salt"]), dict(doc["kdf"]))
             sealed = base64.b64decode(doc["data"])
             try:
-                raw = open_sealed(AESGCM(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
+                raw = open_sealed(aead_for(kek), sealed, KEY_AAD, f"key {key_id[:8]}")
             except IntegrityError:
                 return None  # a refused password is never remembered
             master = MasterKey.from_bytes(raw)

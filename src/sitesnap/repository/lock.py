@@ -15,16 +15,21 @@ import getpass
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sitesnap.errors import IntegrityError, ObjectNotFound, RepositoryLocked
+from sitesnap.errors import IntegrityError, ObjectNotFound, RepositoryLocked, WriteOnlyError
+from sitesnap.format.compress import Compressor
+from sitesnap.format.envelope import KIND_LOCK, decode_json, encode_json
 from sitesnap.ids import new_random_id
 from sitesnap.process import pid_alive
+from sitesnap.repository.config import list_ids
+from sitesnap.repository.sealer import Sealer
+from sitesnap.storage.base import Storage
 
-__all__ = ["LockInfo", "RepoLock"]
+__all__ = ["LockInfo", "LockStore", "RepoLock"]
 
 LOCKS_PREFIX = "locks/"
 REFRESH = timedelta(minutes=5)
@@ -148,3 +153,97 @@ def parse_lock(lock_id: str, data: Any) -> LockInfo:
         return LockInfo.from_json(lock_id, data)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise IntegrityError(f"lock {lock_id[:8]} is malformed ({exc})") from None
+
+
+class LockStore:
+    """The ``locks/`` objects of one repository: taking, listing and clearing locks.
+
+    Locks are sealed like index files (``Sealer.seal_shared``), so write-only
+    hosts and password holders see each other's locks once write-only mode
+    is on.  On a write-only host, locks written with the master key are
+    neither readable nor broken: they are kept in ``foreign_locks`` and
+    block it (see :meth:`lock`).
+    """
+
+    def __init__(self, storage: Storage, sealer: Sealer, compressor: Compressor) -> None:
+        self.storage = storage
+        self.sealer = sealer
+        self.compressor = compressor
+        self.foreign_locks: list[str] = []
+
+    def write(self, lock_id: str, info: LockInfo) -> None:
+        raw = self.sealer.seal_shared(self.compressor, KIND_LOCK, encode_json(info.to_json()))
+        self.storage.write(LOCKS_PREFIX + lock_id, raw, exclusive=True)
+
+    def delete(self, lock_id: str) -> None:
+        self.storage.delete(LOCKS_PREFIX + lock_id)
+
+    def list_locks(self) -> tuple[list[LockInfo], list[str]]:
+        """(readable locks, IDs of unreadable lock objects); refreshes ``foreign_locks``."""
+        locks: list[LockInfo] = []
+        broken: list[str] = []
+        self.foreign_locks = []
+        for lock_id in list_ids(self.storage, LOCKS_PREFIX):
+            try:
+                raw = self.storage.read(LOCKS_PREFIX + lock_id)
+                what = f"lock {lock_id[:8]}"
+                locks.append(parse_lock(lock_id, decode_json(self.sealer.open_shared(raw, KIND_LOCK, what), what)))
+            except ObjectNotFound:
+                continue
+            except WriteOnlyError:
+                self.foreign_locks.append(lock_id)
+            except IntegrityError:
+                broken.append(lock_id)
+        return locks, broken
+
+    def remove_stale(self, *, all_locks: bool = False) -> list[LockInfo]:
+        """Delete stale (or, with ``all_locks``, all) readable locks and every unreadable one."""
+        locks, broken = self.list_locks()
+        removed = [lk for lk in locks if all_locks or lk.is_stale()]
+        for lk in removed:
+            self.delete(lk.id)
+        for lock_id in broken:
+            self.delete(lock_id)
+        return removed
+
+    def _refuse_foreign_locks(self) -> None:
+        """A write-only host cannot tell what a master-key lock guards: it could be a prune, so wait."""
+        if self.foreign_locks:
+            raise RepositoryLocked(
+                f"{len(self.foreign_locks)} lock(s) written with the master key, which this write-only key cannot read",
+                hint="Wait for the password holder's operation to finish, or run 'sitesnap unlock' with the password.",
+            )
+
+    @contextlib.contextmanager
+    def lock(self, *, exclusive: bool = False, operation: str = "") -> Iterator[RepoLock]:
+        """Hold a shared or exclusive lock for the duration of the block.
+
+        Locks left by dead processes on this host are removed on the way in;
+        live or foreign conflicting locks raise RepositoryLocked.
+        """
+        held = RepoLock(self.write, self.delete, exclusive, operation)
+        locks, _ = self.list_locks()
+        self._refuse_foreign_locks()
+        for stale in [lk for lk in locks if lk.is_stale() and lk.hostname == held.info.hostname]:
+            self.delete(stale.id)
+        raise_conflict(conflicts(held.info, locks))
+        try:
+            self.write(held.info.id, held.info)
+        except BaseException:
+            # The write may have landed with only its reply lost: do not leave the lock behind.
+            with contextlib.suppress(Exception):
+                self.delete(held.info.id)
+            raise
+        try:
+            # Two processes may have written at the same moment: look again.
+            locks, _ = self.list_locks()
+            raise_conflict(conflicts(held.info, locks))
+            self._refuse_foreign_locks()
+        except BaseException:
+            held.release()
+            raise
+        held.start_refresh()
+        try:
+            yield held
+        finally:
+            held.release()

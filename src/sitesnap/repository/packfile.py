@@ -19,10 +19,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import blake3
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from sitesnap.format.compress import Compressor
+from sitesnap.format.crypto import Aead, storage_hasher
 from sitesnap.format.pack import PackEntry, pack_trailer
 
 __all__ = ["AppendFile", "FilePackBuilder"]
@@ -85,7 +83,7 @@ class FilePackBuilder:
                 self._done.notify_all()
 
     def finish(
-        self, aead: AESGCM | None, compressor: Compressor, name_of: Callable[[bytes], str], *,
+        self, aead: Aead | None, compressor: Compressor, name_of: Callable[[bytes], str], *,
         public_key: bytes | None = None
     ) -> bytes:
         """Complete, name and publish the pack; returns its ID.  ``name_of(id) -> storage name``."""
@@ -97,7 +95,7 @@ class FilePackBuilder:
             trailer = pack_trailer(self.entries, aead, compressor, public_key=public_key)
             self._file.pwrite(trailer, self._size)
             total = self._size + len(trailer)
-            hasher = blake3.blake3()
+            hasher = storage_hasher()
             for offset in range(0, total, _HASH_BLOCK):
                 hasher.update(self._file.read(offset, min(_HASH_BLOCK, total - offset)))
             pack_id = hasher.digest()

@@ -6,8 +6,9 @@ use, and rewriting it is worth it), *delete* (nothing in use), *unindexed*
 (in storage but named by no index: left by a crashed backup or prune) and
 *missing* (named by an index, gone from storage, holding nothing in use).
 
-Execution follows the write order of docs/format/v1.md §11, so a crash at
-any point loses nothing a snapshot references:
+Execution (:mod:`sitesnap.repository.repack`) follows the write order of
+docs/format/v1.md §11, so a crash at any point loses nothing a snapshot
+references:
 
 1. used blobs of repacked packs are copied (verified, still sealed) into new packs; a blob sealed
    with an older master key generation (after ``key rotate``) is re-sealed with the current key
@@ -31,27 +32,25 @@ of something.  The caller holds an exclusive lock (:func:`prune` takes it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sitesnap.errors import AppendOnlyError, IntegrityError, ObjectNotFound
-from sitesnap.format.blob import DATA, TREE, type_name
-from sitesnap.format.crypto import storage_id
-from sitesnap.format.index import IndexFile
-from sitesnap.format.pack import PackBuilder, PackEntry
+from sitesnap.errors import IntegrityError
+from sitesnap.format.blob import type_name
+from sitesnap.format.pack import PackEntry
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
-from sitesnap.repository.lock import RepoLock
-from sitesnap.repository.masterindex import MasterIndex
-from sitesnap.repository.repository import (
-    DATA_PREFIX,
-    INDEX_PREFIX,
-    PACKS_PER_INDEX,
-    Repository,
-    pack_name,
+from sitesnap.repository.config import PACKS_PER_INDEX
+from sitesnap.repository.inventory import (
+    BlobKey,
+    ensure_deletable,
+    indexed_packs,
+    load_index_files,
+    storage_packs,
+    used_blobs,
 )
-from sitesnap.repository.reseal import Resealer
+from sitesnap.repository.lock import RepoLock
+from sitesnap.repository.repack import PruneResult, execute_plan
+from sitesnap.repository.repository import Repository
 
 __all__ = [
     "PruneOptions",
@@ -65,22 +64,6 @@ __all__ = [
     "used_blobs",
 ]
 
-BlobKey = tuple[int, bytes]
-
-
-def ensure_deletable(repo: Repository, operation: str) -> None:
-    """Raise :class:`AppendOnlyError` if the repository's storage may not delete.
-
-    Called before anything is changed, so an append-only repository is left
-    exactly as it was instead of half-pruned.
-    """
-    if repo.storage.properties.append_only:
-        raise AppendOnlyError(
-            f"{operation} deletes data, and the repository at {repo.storage.properties.url} is append-only",
-            hint=f"Run '{operation}' from a host whose credentials may delete (append_only = false).",
-        )
-
-
 @dataclass(frozen=True)
 class PruneOptions:
     """``max_unused``: fraction of the repository that may stay unused (1.0 = never repack);
@@ -90,74 +73,6 @@ class PruneOptions:
     max_unused: float = 0.05
     max_repack: int | None = None
     repack_packs: frozenset[bytes] = frozenset()
-
-
-def load_index_files(repo: Repository) -> dict[str, IndexFile]:
-    """Every index file, strictly: a damaged one raises IntegrityError (prune must not guess)."""
-    ids = repo.list_ids(INDEX_PREFIX)
-
-    def fetch(index_id: str) -> tuple[str, IndexFile | IntegrityError | ObjectNotFound]:
-        try:
-            return index_id, repo.read_index(index_id)
-        except (IntegrityError, ObjectNotFound) as exc:
-            return index_id, exc
-
-    out: dict[str, IndexFile] = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for index_id, res in pool.map(fetch, ids):
-            if not isinstance(res, IndexFile):
-                raise IntegrityError(
-                    f"index {index_id[:16]} is unreadable ({res.kwargs.get('detail') or res.message}); "
-                    "refusing to delete anything",
-                    hint="Run 'sitesnap repair index' first.",
-                )
-            out[index_id] = res
-    index = MasterIndex()
-    for index_id, idx in out.items():
-        index.add_index(index_id, idx)
-    repo.index = index
-    return out
-
-
-def used_blobs(repo: Repository, roots: Iterable[bytes]) -> set[BlobKey]:
-    """Every tree and data blob reachable from ``roots``; a missing tree raises IntegrityError."""
-    used: set[BlobKey] = set()
-    stack = list(roots)
-    while stack:
-        tree_id = stack.pop()
-        if (TREE, tree_id) in used:
-            continue
-        try:
-            nodes = repo.load_tree(tree_id)
-        except IntegrityError as exc:
-            raise IntegrityError(
-                f"tree {tree_id.hex()[:16]} is unreadable ({exc.message}); refusing to delete anything",
-                hint="Run 'sitesnap repair snapshots' to find and remove the damaged snapshots.",
-            ) from None
-        used.add((TREE, tree_id))
-        for node in nodes:
-            if node.type == "dir" and node.subtree is not None:
-                stack.append(node.subtree)
-            elif node.type == "file":
-                used.update((DATA, b) for b in node.content)
-    return used
-
-
-@dataclass
-class PruneResult:
-    packs_written: int = 0
-    packs_deleted: int = 0
-    index_written: int = 0
-    index_deleted: int = 0
-    bytes_written: int = 0
-    bytes_deleted: int = 0
-
-    @property
-    def bytes_freed(self) -> int:
-        return self.bytes_deleted - self.bytes_written
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "bytes_freed": self.bytes_freed}
 
 
 @dataclass
@@ -178,7 +93,6 @@ class PrunePlan:
     snapshots: int = 0
     indexed: dict[bytes, list[PackEntry]] = field(default_factory=dict)
     result: PruneResult | None = None
-    _new_packs: dict[bytes, list[PackEntry]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -212,120 +126,9 @@ class PrunePlan:
             "result": self.result.to_json() if self.result else None,
         }
 
-    # --- execution --------------------------------------------------------------------
-
     def execute(self, *, sink: ProgressSink = NULL_SINK, lock: RepoLock | None = None) -> PruneResult:
         """Carry out the plan in crash-safe order (module docstring).  Not idempotent: plan again."""
-        ensure_deletable(self.repo, "prune")
-        result = PruneResult()
-        self.result = result
-        if self.empty:
-            return result
-        tracker = Tracker("prune", sink)
-        tracker.update(force=True, phase="repack", bytes_total=self.repack_bytes)
-        self._repack(result, tracker)
-        new_ids: list[str] = []
-        if self.rewrite_index:
-            tracker.update(force=True, phase="index")
-            new_ids = self._write_index(result)
-        _check_lock(lock)
-        tracker.update(force=True, phase="delete")
-        stale = self.old_index_ids if self.rewrite_index else []
-        for index_id in stale:
-            self.repo.storage.delete(INDEX_PREFIX + index_id)
-            result.index_deleted += 1
-        _check_lock(lock)
-        doomed = {**self.delete, **self.unindexed, **{p: self.sizes[p] for p in self.repack}}
-        for pack_id, size in doomed.items():
-            self.repo.storage.delete(pack_name(pack_id))
-            result.packs_deleted += 1
-            result.bytes_deleted += size
-        index = MasterIndex()
-        for pack_id, entries in {**self.keep, **self._new_packs}.items():
-            index.add_pack(pack_id, entries)
-        index.index_ids.update(new_ids or self.old_index_ids)
-        self.repo.index = index
-        tracker.finish()
-        return result
-
-    def _repack(self, result: PruneResult, tracker: Tracker) -> None:
-        builders = {DATA: PackBuilder(), TREE: PackBuilder()}
-        resealer = Resealer(self.repo.master)
-        for pack_id, entries in self.repack.items():
-            raw = self.repo.storage.read(pack_name(pack_id))
-            for e in entries:
-                sealed = raw[e.offset : e.offset + e.length]
-                write_only = e.write_only
-                try:
-                    resealed = resealer.blob(e, sealed)
-                except IntegrityError as exc:
-                    raise IntegrityError(
-                        f"pack {pack_id.hex()[:16]}: {type_name(e.type)} blob {e.id.hex()[:16]} is in use and "
-                        f"damaged ({exc.message}); nothing was deleted",
-                        hint="Run 'sitesnap repair snapshots' to find the snapshots that use it.",
-                    ) from None
-                if resealed is not None:
-                    sealed, write_only = resealed, False
-                builder = builders[e.type]
-                builder.add(e.type, e.id, sealed, e.plain_size, write_only=write_only)
-                if builder.size >= self.repo.pack_target:
-                    self._write_pack(builder, result)
-                    builders[e.type] = PackBuilder()
-            tracker.update(bytes_done=len(raw))
-        for builder in builders.values():
-            if len(builder):
-                self._write_pack(builder, result)
-
-    def _write_pack(self, builder: PackBuilder, result: PruneResult) -> None:
-        raw = builder.finish(self.repo.aead, self.repo.compressor)
-        pack_id = bytes.fromhex(storage_id(memoryview(raw)))
-        self.repo.storage.write(pack_name(pack_id), raw)
-        self._new_packs[pack_id] = list(builder.entries)
-        result.packs_written += 1
-        result.bytes_written += len(raw)
-
-    def _write_index(self, result: PruneResult) -> list[str]:
-        live = list({**self.keep, **self._new_packs}.items())
-        supersedes = [bytes.fromhex(i) for i in self.old_index_ids]
-        written: list[str] = []
-        for start in range(0, len(live), PACKS_PER_INDEX):
-            chunk = dict(live[start : start + PACKS_PER_INDEX])
-            written.append(self.repo.write_index(IndexFile(chunk, supersedes)))
-            result.index_written += 1
-        return written
-
-
-def _check_lock(lock: RepoLock | None) -> None:
-    if lock is not None and lock.lost is not None:
-        from sitesnap.errors import RepositoryLocked
-
-        raise RepositoryLocked(f"the exclusive lock could not be refreshed ({lock.lost}); stopped before deleting")
-
-
-# --- planning -------------------------------------------------------------------------
-
-
-def storage_packs(repo: Repository) -> dict[bytes, int]:
-    """Pack ID -> size of every pack in storage (unfinished uploads left out)."""
-    out: dict[bytes, int] = {}
-    for info in repo.storage.list(DATA_PREFIX):
-        hex_id = info.name.rsplit("/", 1)[-1]
-        if len(hex_id) == 64 and ".tmp" not in info.name:
-            try:
-                out[bytes.fromhex(hex_id)] = info.size
-            except ValueError:
-                continue
-    return out
-
-
-def _indexed_packs(indexes: dict[str, IndexFile]) -> dict[bytes, list[PackEntry]]:
-    packs: dict[bytes, dict[tuple[int, bytes, int], PackEntry]] = {}
-    for idx in indexes.values():
-        for pack_id, entries in idx.packs.items():
-            slot = packs.setdefault(pack_id, {})
-            for e in entries:
-                slot[(e.type, e.id, e.offset)] = e
-    return {p: sorted(d.values(), key=lambda e: e.offset) for p, d in packs.items()}
+        return execute_plan(self, sink, lock)
 
 
 def _claim(
@@ -381,7 +184,7 @@ def plan_prune(
     tracker.update(force=True, phase="trees")
     used = used_blobs(repo, [s.tree for s in snapshots])
     sizes = storage_packs(repo)
-    packs = _indexed_packs(indexes)
+    packs = indexed_packs(indexes)
     claimed = _claim(packs, sizes, used)
     plan = PrunePlan(repo, sorted(indexes), {}, {}, {}, {}, [], sizes, False, snapshots=len(snapshots), indexed=packs)
     plan.missing = [p for p in packs if p not in sizes]

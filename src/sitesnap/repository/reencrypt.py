@@ -42,16 +42,14 @@ from sitesnap.format.envelope import (
     KIND_LOCK,
     KIND_PACK_HEADER,
     KIND_SNAPSHOT,
-    open_envelope,
-    seal_envelope,
-    seal_envelope_shared,
 )
 from sitesnap.format.pack import split_pack_tail
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository import keyring
+from sitesnap.repository.config import INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_name
 from sitesnap.repository.lock import LOCKS_PREFIX, RepoLock
 from sitesnap.repository.prune import PruneOptions, PrunePlan, ensure_deletable, plan_prune, storage_packs
-from sitesnap.repository.repository import INDEX_PREFIX, SNAPSHOTS_PREFIX, Repository, pack_name
+from sitesnap.repository.repository import Repository
 from sitesnap.repository.reseal import Resealer
 
 __all__ = ["ReencryptPlan", "ReencryptResult", "plan_reencrypt", "reencrypt"]
@@ -257,15 +255,10 @@ def _reseal_locks(repo: Repository, older: list[str]) -> int:
     for lock_id in older:
         name = LOCKS_PREFIX + lock_id
         try:
-            payload = open_envelope(repo.aead, repo.storage.read(name), KIND_LOCK, f"lock {lock_id[:8]}",
-                                    index_aead=repo.index_aead)
+            payload = repo.sealer.open_shared(repo.storage.read(name), KIND_LOCK, f"lock {lock_id[:8]}")
         except (IntegrityError, StorageError):
             continue  # gone, or damaged: 'sitesnap unlock' removes it
-        if repo.shared_index:
-            raw = seal_envelope_shared(repo.index_aead, repo.compressor, KIND_LOCK, payload)
-        else:
-            raw = seal_envelope(repo.aead, repo.compressor, KIND_LOCK, payload)
-        repo.storage.write(name, raw)
+        repo.storage.write(name, repo.sealer.seal_shared(repo.compressor, KIND_LOCK, payload))
         count += 1
     return count
 

@@ -31,9 +31,10 @@ from sitesnap.format.index import IndexFile
 from sitesnap.format.pack import PackEntry, split_pack_tail
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
+from sitesnap.repository.config import INDEX_PREFIX, PACKS_PER_INDEX, pack_name
 from sitesnap.repository.masterindex import MasterIndex
 from sitesnap.repository.prune import PruneOptions, PruneResult, ensure_deletable, plan_prune
-from sitesnap.repository.repository import INDEX_PREFIX, PACKS_PER_INDEX, Repository, pack_name
+from sitesnap.repository.repository import Repository
 
 __all__ = [
     "DamagedSnapshot",

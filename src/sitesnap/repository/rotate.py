@@ -36,9 +36,10 @@ from sitesnap.format.crypto import MasterKey
 from sitesnap.format.envelope import KIND_CONFIG, encode_json, seal_envelope
 from sitesnap.repository import keyring, writeonly
 from sitesnap.repository import keys as keyfiles
+from sitesnap.repository.config import CONFIG_NAME, KEY_GENERATIONS_FORMAT
 from sitesnap.repository.lock import RepoLock
 from sitesnap.repository.prune import ensure_deletable
-from sitesnap.repository.repository import CONFIG_NAME, KEY_GENERATIONS_FORMAT, Repository
+from sitesnap.repository.repository import Repository
 from sitesnap.storage.base import Storage
 
 __all__ = ["MarkerInfo", "RotationPlan", "RotationResult", "plan_rotate", "write_only_markers"]

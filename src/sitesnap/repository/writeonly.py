@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import blake3
-
 from sitesnap.errors import IntegrityError, StorageError, UsageError
 from sitesnap.format.chunker import ChunkerParams
-from sitesnap.format.crypto import MasterKey, storage_id
+from sitesnap.format.crypto import MasterKey, content_id, storage_id
 from sitesnap.storage.base import Storage
 
 __all__ = ["MARKERS_PREFIX", "WriteOnlyKey", "has_markers", "marker_public_keys", "write_marker"]
@@ -67,7 +65,7 @@ class WriteOnlyKey:
                    compression)
 
     def content_id(self, data: bytes | memoryview) -> bytes:
-        return blake3.blake3(data, key=self.id_key).digest()
+        return content_id(self.id_key, data)
 
     def to_bytes(self) -> bytes:
         doc: dict[str, Any] = {
