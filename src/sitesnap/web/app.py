@@ -88,7 +88,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     auth.requires("viewer")(app.view_functions["openapi.spec"])
     built = console_built(CONSOLE_DIR)
     app.register_blueprint(make_console_blueprint(CONSOLE_DIR) if built else make_unbuilt_blueprint())
-    limiter = login_limiter(app)
+    limiter = login_limiter(app, cfg)
     session.limit_login(app, limiter, str(app.config["SITESNAP_LOGIN_LIMIT"]))
     app.extensions["sitesnap_limiter"] = limiter
     app.before_request(auth.authorize)
