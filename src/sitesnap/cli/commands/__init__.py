@@ -6,7 +6,19 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.commands import backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web
+from sitesnap.cli.commands import (
+    backup,
+    browse,
+    keys,
+    maintain,
+    maintenance,
+    monitor,
+    reference,
+    restore,
+    runtime,
+    site,
+    web,
+)
 
 __all__ = ["register"]
 
@@ -31,7 +43,7 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web):
+    for module in (backup, browse, keys, maintain, maintenance, monitor, reference, restore, runtime, site, web):
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)
