@@ -48,13 +48,15 @@ if [ "$level" = core ]; then
 fi
 
 # System packages used by the tests: OpenSSH server (SFTP backend), database
-# clients (dumps), Chromium (console tests).  Installed only when missing.
+# clients (dumps), Chromium (console tests), npm (the console build), systemd-analyze
+# (checks deploy/ units).  Installed only when missing.
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
 command -v mariadb-dump >/dev/null 2>&1 || command -v mysqldump >/dev/null 2>&1 || need+=(mariadb-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
