@@ -72,4 +72,5 @@ class SdistWithConsole(sdist):
         super().run()
 
 
-setup(cmdclass={"build_py": BuildPyWithConsole, "sdist": SdistWithConsole})
+if __name__ == "__main__":  # as setuptools runs it; importing it only defines the hook (tests do)
+    setup(cmdclass={"build_py": BuildPyWithConsole, "sdist": SdistWithConsole})
