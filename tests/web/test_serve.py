@@ -52,9 +52,10 @@ def test_serve_uses_waitress_on_loopback_and_says_where(site: Site) -> None:
             if others:
                 assert probe.connect_ex((others[0], port)) != 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.terminate()  # SIGTERM, as systemd stops a service: a clean exit, not death by signal
+        returncode = proc.wait(timeout=30)
     out = log_path.read_text()
+    assert returncode == 0, out
     assert f"on http://127.0.0.1:{port}/ with waitress" in out
     assert server_header == "sitesnap"
     assert "development server" not in out.lower() and "werkzeug" not in out.lower()

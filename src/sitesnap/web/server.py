@@ -10,9 +10,12 @@ ad-hoc TLS under ``--debug``.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -60,10 +63,27 @@ def run_server(app: Flask, listen: Listen, announce: Callable[[str], None]) -> N
         raise UsageError(f"cannot listen on {listen.host}:{listen.port}: {exc.strerror or exc}",
                          hint="Choose another --port or --host, or stop what listens there.") from None
     announce(listen.url)
+    previous = _stop_on_sigterm()
     try:
         run()
     finally:
         close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (systemd's stop, ``kill``) ends serving like Ctrl-C: sockets close, ``finally`` blocks run.
+
+    Returns the previous handler, or None off the main thread (where signals cannot be handled).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _stop_signal)
 
 
 def _bind_waitress(app: Flask, listen: Listen) -> tuple[Callable[[], None], Callable[[], None]]:
