@@ -102,3 +102,17 @@ def test_an_index_without_its_assets_is_not_a_build(tmp_path: Path) -> None:
 def test_no_index_at_all_is_not_a_build(tmp_path: Path) -> None:
     assert not console_built(tmp_path / "missing")
     assert console_warning(tmp_path / "missing") is not None
+
+
+def test_the_production_server_refuses_tls_files_it_would_not_use(tmp_path: Path) -> None:
+    """Serving plain HTTP where the configuration asks for TLS would be worse than not starting."""
+    import pytest
+
+    from sitesnap.errors import ConfigError
+    from sitesnap.web.server import Listen, run_server
+
+    listen = Listen("127.0.0.1", _free_port(), tls=(tmp_path / "cert.pem", tmp_path / "key.pem"))
+    announced: list[str] = []
+    with pytest.raises(ConfigError) as refused:
+        run_server(Flask(__name__), listen, announced.append)
+    assert "behind_proxy" in (refused.value.hint or "") and announced == []
