@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from sitesnap.cli.commands.reference import exit_codes
 from sitesnap.cli.main import cli
-from sitesnap.errors import all_errors
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
@@ -32,7 +32,10 @@ a prompt on a terminal. `--json` works before or after any command.
 
 
 def _help(cmd: click.Command, path: list[str]) -> str:
-    with click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100) as ctx:
+    # The root group's help option names (-h, --help) hold for every subcommand, as they do at run time.
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    with click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100,
+                       help_option_names=names) as ctx:
         return cmd.get_help(ctx)
 
 
@@ -45,12 +48,11 @@ def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Co
 
 
 def render() -> str:
-    parts = [HEADER, "## Exit codes\n\n| code | error | meaning |\n|---|---|---|\n",
-             "| 0 | | success |\n",
-             "| 3 | | backup saved, but some source files could not be read (see the warnings) |\n"]
-    for err in sorted(all_errors(), key=lambda e: (e.exit_code, e.__name__)):
-        doc = (err.__doc__ or "").strip().splitlines()[0]
-        parts.append(f"| {err.exit_code} | `{err.__name__}` | {doc.replace('|', '/')} |\n")
+    parts = [HEADER, "## Exit codes\n\n`sitesnap help exit-codes` prints this table (`--json` too).\n\n"
+             "| code | error | meaning |\n|---|---|---|\n"]
+    for row in exit_codes():
+        error = f"`{row.error}`" if row.error else ""
+        parts.append(f"| {row.code} | {error} | {row.meaning.replace('|', '/')} |\n")
     parts.append("\n## Commands\n")
     for path, cmd in _walk(cli, ["sitesnap"]):
         parts.append(f"\n### `{' '.join(path)}`\n\n```text\n{_help(cmd, path).rstrip()}\n```\n")

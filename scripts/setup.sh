@@ -39,15 +39,36 @@ fi
 # where PYTHONDONTWRITEBYTECODE keeps Python from writing the cache itself).
 .venv/bin/python -m compileall -q -j 0 src >/dev/null
 
-[ "$level" = core ] && exit 0
+# The admin console (Vue 3 + Vite), built into the package's static folder
+# (git ignores it; wheels carry it, see setup.py).  An editable install has
+# it only from here: without npm, `sitesnap serve` serves the API and a page
+# saying how to build the console; the dev level needs it for the tests.
+build_console() {
+  if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules ]; then
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd frontend && npm run build --silent)
+}
+
+if [ "$level" = core ]; then
+  if [ -f frontend/package.json ] && command -v npm >/dev/null 2>&1; then
+    build_console
+  else
+    echo "note: npm not found; the web console is not built (apt-get install -y npm, then scripts/setup.sh core)" >&2
+  fi
+  exit 0
+fi
 
 # System packages used by the tests: OpenSSH server (SFTP backend), database
-# clients (dumps), Chromium (console tests).  Installed only when missing.
+# clients (dumps), Chromium (console tests), npm (the console build), systemd-analyze
+# (checks deploy/ units).  Installed only when missing.
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
 command -v mariadb-dump >/dev/null 2>&1 || command -v mysqldump >/dev/null 2>&1 || need+=(mariadb-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -59,10 +80,6 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# The admin console (Vue 3 + Vite), built into the Python package.
 if [ -f frontend/package.json ]; then
-  if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules ]; then
-    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
-  fi
-  (cd frontend && npm run build --silent)
+  build_console
 fi

@@ -208,7 +208,9 @@ class _FlaskCommandGroup(click.Group):
 
 
 def _command_group(config_path: Path | None) -> click.Group:
-    settings: dict[str, Any] = {}
+    # The root group's settings (-h, --help): click caches each command's help option on first use, so the
+    # commands shared with the root group must see the same names from both groups.
+    settings: dict[str, Any] = dict(cli.context_settings)
     if config_path is not None:
         settings["default_map"] = {"config_path": str(config_path)}
     return _FlaskCommandGroup("sitesnap", commands=dict(cli.commands), params=list(cli.params),

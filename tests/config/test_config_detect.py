@@ -195,3 +195,20 @@ def test_render_sqlite_site_relative_to_the_config(tmp_path: Path) -> None:
     assert isinstance(db, SqliteSource) and db.path == site / "instance" / "blog.db"
     assert uploads.path == site / "static" / "uploads"
     assert cfg.schedule.jobs()["full"].expression == "0 2 * * 0"  # defaults stay defaults
+
+
+def test_init_site_prints_exactly_the_file_it_writes(tmp_path: Path) -> None:
+    """TOML's [site] and [[sources]] look like console markup; the printed config must still be the file."""
+    import os
+    import subprocess
+
+    site = tmp_path / "myblog"
+    write_app(site, SQLITE_APP)
+    out = tmp_path / "sitesnap.toml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
+    done = subprocess.run([str(Path(sys.executable).with_name("sitesnap")), "init-site", "--flask-app",
+                           str(site / "app.py"), "-o", str(out)], capture_output=True, text=True, env=env,
+                          timeout=60, check=True)
+    written = out.read_text(encoding="utf-8")
+    assert "[site]" in written and "[[sources]]" in written
+    assert done.stdout == f"wrote {out}\n{written}"

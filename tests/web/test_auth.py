@@ -3,6 +3,7 @@ sessions need CSRF for changes, logins are rate limited, tokens are hashed, head
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -264,3 +265,21 @@ def test_failed_login_with_unknown_name_does_not_record_what_was_typed(site: Sit
     assert sorted(e.actor for e in failed) == ["(unknown user)", "ann"]
     assert all("hunter2" not in str(vars(e)) for e in failed)
     web_state(app).catalog.close()
+
+
+def test_rate_limit_is_shared_through_the_brokers_redis(site: Site) -> None:
+    """Two apps (two server processes of one site) with a Redis broker count the same login attempts."""
+    site.config.write_text(site.config.read_text().replace(
+        "[runtime]\n", "[runtime]\nbroker = \"redis://127.0.0.1:6379/0\"\n"))
+    site.config.write_text(site.config.read_text().replace('name = "blog"', f'name = "blog-{secrets.token_hex(4)}"', 1))
+    settings = {"SITESNAP_LOGIN_LIMIT": "3 per minute"}
+    first = create_app(site.config, testing=True, settings=settings)
+    second = create_app(site.config, testing=True, settings=settings)
+    web_state(first).accounts.add_user("ann", "admin", "right-password")
+    clients = [first.test_client(), second.test_client()]
+    statuses = [clients[i % 2].post("/api/v1/auth/login", json={"name": "ann", "password": "wrong"}).status_code
+                for i in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert clients[0].post("/api/v1/auth/login", json={"name": "ann", "password": "wrong"}).status_code == 429
+    for app in (first, second):
+        web_state(app).catalog.close()

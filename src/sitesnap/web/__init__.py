@@ -7,8 +7,8 @@ Public API::
     requires(role) / public                       # the auth-rule decorators
     web_state(app) -> WebState                    # app.extensions["sitesnap"]
 
-Serve it with ``sitesnap serve`` (development) or
-``gunicorn 'sitesnap.web:create_app("sitesnap.toml")'`` (docs/deployment.md).
+Serve it with ``sitesnap serve`` (waitress, one process) or
+any WSGI server calling ``sitesnap.web:create_app("sitesnap.toml")`` (docs/deployment.md).
 """
 
 from __future__ import annotations

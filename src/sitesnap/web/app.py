@@ -1,6 +1,6 @@
 """The app factory: ``create_app(config)`` builds one sitesnap web app (API, console, /metrics).
 
-No module-level app: gunicorn calls ``sitesnap.web:create_app("sitesnap.toml")``,
+No module-level app: a WSGI server calls ``sitesnap.web:create_app("sitesnap.toml")``,
 tests and the Flask extension call the factory themselves, and every app
 keeps its state in ``app.extensions["sitesnap"]``.
 """
@@ -22,7 +22,7 @@ from sitesnap.web.errors import install_error_handlers
 from sitesnap.web.jobs import thread_job_starter
 from sitesnap.web.openapi import ERROR_SCHEMA, finish_spec
 from sitesnap.web.routes import backups, runs, session, system
-from sitesnap.web.routes.console import CONSOLE_DIR, console_built, make_console_blueprint
+from sitesnap.web.routes.console import CONSOLE_DIR, console_built, make_console_blueprint, make_unbuilt_blueprint
 from sitesnap.web.security import LOGIN_LIMIT, configure_security, login_limiter
 from sitesnap.web.state import EXTENSION_KEY, HostUser, JobStarter, WebState
 
@@ -86,9 +86,9 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     for blueprint in (backups.bp, runs.bp, system.bp, session.bp, system.metrics_bp):
         app.register_blueprint(blueprint)
     auth.requires("viewer")(app.view_functions["openapi.spec"])
-    if console_built(CONSOLE_DIR):
-        app.register_blueprint(make_console_blueprint(CONSOLE_DIR))
-    limiter = login_limiter(app)
+    built = console_built(CONSOLE_DIR)
+    app.register_blueprint(make_console_blueprint(CONSOLE_DIR) if built else make_unbuilt_blueprint())
+    limiter = login_limiter(app, cfg)
     session.limit_login(app, limiter, str(app.config["SITESNAP_LOGIN_LIMIT"]))
     app.extensions["sitesnap_limiter"] = limiter
     app.before_request(auth.authorize)

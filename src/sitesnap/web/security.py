@@ -1,11 +1,13 @@
 """Browser-facing hardening: security headers, cookie settings, the session key, login rate limits.
 
-Cookies are HttpOnly and SameSite=Lax always, Secure when the server speaks
-TLS itself (``[web] tls_cert``) or sits behind a TLS-terminating proxy
+Login attempts are counted in the broker's Redis when one is configured
+(shared by every server of the site), else in memory.  Cookies are
+HttpOnly and SameSite=Lax always, Secure when the server speaks TLS
+itself (``[web] tls_cert``) or sits behind a TLS-terminating proxy
 (``[web] behind_proxy``, which also trusts one hop of ``X-Forwarded-For``,
 ``-Proto``, ``-Host`` and ``-Prefix``).  The session key comes from
 ``[web] secret_key``, else from ``<state_dir>/web-secret-key`` (created
-once, mode 0600), so every worker of a gunicorn server signs alike and
+once, mode 0600), so every server process of the site signs alike and
 sessions survive restarts.
 """
 
@@ -25,7 +27,7 @@ from sitesnap.config import SiteConfig
 from sitesnap.errors import ConfigError
 from sitesnap.secrets import resolve
 
-__all__ = ["LOGIN_LIMIT", "configure_security", "login_limiter", "secret_key"]
+__all__ = ["LOGIN_LIMIT", "configure_security", "limiter_storage", "login_limiter", "secret_key"]
 
 LOGIN_LIMIT = "10 per minute"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -85,7 +87,24 @@ def configure_security(app: Flask, cfg: SiteConfig, *, testing: bool = False) ->
         return response
 
 
-def login_limiter(app: Flask) -> Limiter:
-    """A limiter keyed by client address, in memory (per process; enough against guessing)."""
-    return Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
-                   headers_enabled=True)
+def limiter_storage(cfg: SiteConfig) -> str:
+    """Where login attempts are counted: the broker's Redis when there is one, else this process's memory.
+
+    With a broker, several servers (or processes) may serve one site; counting
+    in Redis makes the limit hold across all of them instead of multiplying by
+    their number.
+    """
+    broker = cfg.runtime.broker
+    return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+
+
+def login_limiter(app: Flask, cfg: SiteConfig) -> Limiter:
+    """A limiter keyed by client address and stored per :func:`limiter_storage`.
+
+    Keys are prefixed with the site's name so sites sharing one Redis count
+    apart.  Should Redis become unreachable, counting falls back to memory
+    instead of failing logins.
+    """
+    return Limiter(get_remote_address, app=app, storage_uri=limiter_storage(cfg), default_limits=[],
+                   headers_enabled=True, key_prefix=f"sitesnap:{cfg.site.name}",
+                   in_memory_fallback_enabled=True)

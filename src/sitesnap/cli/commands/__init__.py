@@ -6,8 +6,22 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.commands import backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web
-from sitesnap.cli.commands import mount as mount_
+from sitesnap.cli.commands import (
+    backup,
+    browse,
+    keys,
+    maintain,
+    maintenance,
+    monitor,
+    reference,
+    restore,
+    runtime,
+    site,
+    web,
+)
+from sitesnap.cli.commands import (
+    mount as mount_,
+)
 
 __all__ = ["register"]
 
@@ -32,7 +46,7 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web, mount_):
+    for module in (backup, browse, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime, site, web):
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)

@@ -215,7 +215,7 @@ def init_site(app: AppContext, flask_app: str, repo_url: str | None, output_path
         app.output.json({"message_type": "written", "path": output_path})
     else:
         app.output.always(f"wrote {output_path}")
-        app.output.print(text)
+        app.output.print(text, markup=False, emoji=False, end="")  # exactly the file: [site] is TOML, not markup
 
 
 COMMANDS = [init_site]

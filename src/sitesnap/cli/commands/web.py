@@ -1,10 +1,10 @@
 """``serve``, ``user`` and ``token``: the web server and its accounts.
 
-``serve`` runs the development server (werkzeug, threaded) with the
-embedded scheduler in the same process when no broker is configured; for
-production use gunicorn (docs/deployment.md).  The CLI and the web layer
-are sibling edges (DESIGN.md §4), so ``serve`` names the app factory by its
-import path, exactly as gunicorn does.
+``serve`` runs the app under waitress (one process, a pool of threads)
+with the embedded scheduler in the same process when no broker is
+configured; ``--debug`` swaps in werkzeug's development server.  The CLI
+and the web layer are sibling edges (DESIGN.md §4), so ``serve`` names the
+app factory and the server runner by their import paths.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sitesnap.cli.context import AppContext, pass_app, read_password_file
 from sitesnap.errors import UsageError
 
 APP_FACTORY = "sitesnap.web"
+SERVER = "sitesnap.web.server"
 ROLE_CHOICE = click.Choice(["admin", "operator", "viewer"])
 
 
@@ -48,33 +49,38 @@ catalog_option = click.option("--catalog", "catalog_url", metavar="URL",
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: [web] port, 8470).")
 @catalog_option
 @click.option("--no-scheduler", is_flag=True, help="Do not run the embedded scheduler in this process.")
+@click.option("--threads", type=click.IntRange(2, 256), default=8, show_default=True,
+              help="Request threads (each open progress stream holds one).")
+@click.option("--debug", is_flag=True, help="Use werkzeug's development server instead of waitress.")
 @pass_app
-def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str | None, no_scheduler: bool) -> None:
-    """Serve the REST API, the console and /metrics (development server).
+def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str | None, no_scheduler: bool,
+          threads: int, debug: bool) -> None:
+    """Serve the REST API, the console and /metrics with waitress.
 
+    Listens on 127.0.0.1:8470 unless --host/--port or [web] say otherwise.
     Runs the site's schedule in the same process unless a broker is
-    configured or --no-scheduler is given.  For production, run
-    gunicorn 'sitesnap.web:create_app("sitesnap.toml")' (docs/deployment.md).
+    configured or --no-scheduler is given (docs/deployment.md).
     """
-    from werkzeug.serving import run_simple
-
     cfg = app.site(required=True)
-    factory = importlib.import_module(APP_FACTORY).create_app
-    web_app = factory(cfg, catalog_url=catalog_url)
+    server = importlib.import_module(SERVER)
+    tls = (cfg.web.tls_cert, cfg.web.tls_key) if cfg.web.tls_cert and cfg.web.tls_key else None
+    listen = server.Listen(host or cfg.web.host, port or cfg.web.port, threads=threads, debug=debug, tls=tls)
+    web_app = importlib.import_module(APP_FACTORY).create_app(cfg, catalog_url=catalog_url)
+    if (warning := server.console_warning()) is not None:
+        app.output.warn(warning)
     scheduler = None
     if not cfg.runtime.broker and not no_scheduler:
         from sitesnap.runtime.scheduler import SiteScheduler
 
         scheduler = SiteScheduler(cfg, web_app.extensions["sitesnap"].catalog)
         scheduler.start()
-    listen_host = host or cfg.web.host
-    listen_port = port or cfg.web.port
-    tls = (str(cfg.web.tls_cert), str(cfg.web.tls_key)) if cfg.web.tls_cert and cfg.web.tls_key else None
-    scheme = "https" if tls else "http"
-    app.output.always(f"serving site {cfg.site.name} on {scheme}://{listen_host}:{listen_port}/"
-                      f" ({'scheduler running' if scheduler else 'no scheduler'}); press Ctrl+C to stop")
+
+    def announce(url: str) -> None:
+        app.output.always(f"serving site {cfg.site.name} on {url} with {'werkzeug (debug)' if debug else 'waitress'}"
+                          f" ({'scheduler running' if scheduler else 'no scheduler'}); press Ctrl+C to stop")
+
     try:
-        run_simple(listen_host, listen_port, web_app, threaded=True, ssl_context=tls, use_reloader=False)
+        server.run_server(web_app, listen, announce)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

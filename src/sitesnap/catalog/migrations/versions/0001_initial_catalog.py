@@ -49,7 +49,7 @@ def _indexes(table: str, *columns: str) -> None:
         op.create_index(f"ix_{table}_{column}", table, [column])
 
 
-def upgrade() -> None:
+def _create_backup_records() -> None:
     op.create_table(
         "backup_records", _pk(),
         _str("backup_id", 64), _str("site", 200), _str("backup_type", 20), _str("status", 20),
@@ -67,6 +67,8 @@ def upgrade() -> None:
     )
     _indexes("backup_records", "backup_type", "created_at", "run_id", "site", "status")
 
+
+def _create_backup_configs() -> None:
     op.create_table(
         "backup_configs", _pk(),
         _str("site", 200), _long_text("config_toml"),
@@ -76,6 +78,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("site", name="uq_backup_configs_site"),
     )
 
+
+def _create_runs() -> None:
     op.create_table(
         "runs",
         _str("id", 36), _str("kind", 20), _str("site", 200), _str("repository", 500),
@@ -89,6 +93,8 @@ def upgrade() -> None:
     )
     _indexes("runs", "created_at", "kind", "site", "status")
 
+
+def _create_audit_events() -> None:
     op.create_table(
         "audit_events", _pk(),
         _time("time"), _str("actor", 200), _str("action", 100), _str("target", 500),
@@ -97,6 +103,8 @@ def upgrade() -> None:
     )
     _indexes("audit_events", "action", "actor", "time")
 
+
+def _create_alert_states() -> None:
     op.create_table(
         "alert_states", _pk(),
         _str("site", 200), _str("rule", 100), _str("state", 20), _time("since"),
@@ -105,6 +113,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("site", "rule", name="uq_alert_states_site_rule"),
     )
 
+
+def _create_drill_results() -> None:
     op.create_table(
         "drill_results", _pk(),
         _str("run_id", 36, nullable=True), _str("site", 200), _str("snapshot_id", 64),
@@ -114,6 +124,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_drill_results"),
     )
     _indexes("drill_results", "created_at", "run_id", "site")
+
+
+def upgrade() -> None:
+    """The six tables, in this order, each with its indexes."""
+    _create_backup_records()
+    _create_backup_configs()
+    _create_runs()
+    _create_audit_events()
+    _create_alert_states()
+    _create_drill_results()
 
 
 def downgrade() -> None:
