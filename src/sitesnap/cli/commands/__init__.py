@@ -19,9 +19,7 @@ from sitesnap.cli.commands import (
     site,
     web,
 )
-from sitesnap.cli.commands import (
-    mount as mount_,
-)
+from sitesnap.cli.commands import mount as mount_
 
 __all__ = ["register"]
 
@@ -46,7 +44,8 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    for module in (backup, browse, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime, site, web):
+    modules = (backup, browse, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime, site, web)
+    for module in modules:
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)
