@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/pip install -q --upgrade pip
 fi
 
-# pyfuse3 (the mount extra, in "all" and "dev") builds against libfuse 3: its
+# pyfuse3 (the mount extra, in "dev") builds against libfuse 3: its
 # headers and pkg-config must be there before pip runs.  fuse3 brings fusermount3.
 if ! pkg-config --exists fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
