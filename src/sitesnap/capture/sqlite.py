@@ -1,0 +1,282 @@
+"""Follow a SQLite database's WAL: a base copy, then the frames of every commit.
+
+How continuity is kept (docs/continuous.md has the long form):
+
+- The position is (WAL salts, frames shipped).  Salts change whenever the
+  WAL restarts from its beginning, so equal salts prove that the frames
+  after the position are the ones that followed it.
+- Every poll briefly takes the write lock (``BEGIN IMMEDIATE``, waiting like
+  any writer): with no writer active, the wal-index header names exactly
+  how many frames are committed, and the frames are read without racing a
+  writer.  The lock is held only while the new frames are copied to memory.
+- Between polls the capture keeps a read transaction open, begun while
+  frames newer than any backfilled one exist, so it holds a read mark
+  above zero: no writer can restart the WAL under it.  The read
+  transaction moves forward (a second connection begins before the first
+  ends) only when new frames were shipped.
+- After a batch is stored the caller runs :meth:`SqliteTailer.checkpoint`:
+  PASSIVE (never waits), and TRUNCATE when the WAL file grew past a limit.
+  A truncation continues the generation only when the checkpoint saw
+  exactly the frames shipped and the new salt-1 is the old one plus one.
+- Anything else (salts changed, fewer frames than shipped) raises
+  :class:`Discontinuity`: the caller starts a new generation from a fresh
+  base copy.  Nothing is ever papered over.
+
+Not thread-safe: one tailer per database, used by one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sitesnap.capture.walfile import (
+    FRAME_HEADER,
+    IndexHeader,
+    frame_offset,
+    parse_frame_header,
+    parse_index_header,
+    salt1_after_restart,
+)
+from sitesnap.errors import IntegrityError, SourceError
+
+__all__ = ["DEFAULT_WAL_LIMIT", "Batch", "Discontinuity", "SqliteTailer", "WalPosition", "pack_frame"]
+
+DEFAULT_WAL_LIMIT = 64 << 20
+_RECORD = struct.Struct("<II")  # page number, database size after commit (0 inside a transaction)
+
+
+def pack_frame(page: int, commit_size: int, data: bytes) -> bytes:
+    """One frame as stored in a log segment's payload: page number, commit size, page."""
+    return _RECORD.pack(page, commit_size) + data
+
+
+class Discontinuity(Exception):
+    """The WAL no longer continues the shipped position: start a new generation."""
+
+
+@dataclass(frozen=True)
+class WalPosition:
+    """Where the capture stands: the WAL's salts and the frames of it already shipped."""
+
+    salt: bytes
+    frame: int
+    page_size: int
+
+    def to_params(self) -> dict[str, object]:
+        return {"engine": "sqlite", "salt": self.salt.hex(), "frame": self.frame, "page_size": self.page_size}
+
+    @classmethod
+    def from_params(cls, params: dict[str, object]) -> WalPosition | None:
+        try:
+            return cls(bytes.fromhex(str(params["salt"])), int(str(params["frame"])), int(str(params["page_size"])))
+        except (KeyError, ValueError):
+            return None
+
+
+@dataclass
+class Batch:
+    """New committed frames: the payload, and per commit (observed time, end offset in the payload)."""
+
+    payload: bytes
+    commits: list[tuple[int, int]] = field(default_factory=list)
+    frames: int = 0
+    start: WalPosition | None = None
+    end: WalPosition | None = None
+    time_ns: int = 0
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout,
+                               isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise SourceError(f"cannot open SQLite database {path}: {exc}") from exc
+
+
+class SqliteTailer:
+    """Reads what a WAL-mode database commits, for one capture process."""
+
+    def __init__(self, path: str | os.PathLike[str], *, wal_limit: int = DEFAULT_WAL_LIMIT,
+                 busy_timeout: float = 30.0, clock: Callable[[], int] = time.time_ns) -> None:
+        self.path = Path(path)
+        self.wal_path = Path(f"{self.path}-wal")
+        self.shm_path = Path(f"{self.path}-shm")
+        self.wal_limit = wal_limit
+        self.clock = clock
+        self._lock_conn = _connect(self.path, busy_timeout)
+        self._readers = [_connect(self.path, busy_timeout), _connect(self.path, busy_timeout)]
+        self._checkpointer = _connect(self.path, 1.0)
+        self.position: WalPosition | None = None
+        self._require_wal()
+
+    def _require_wal(self) -> None:
+        mode = str(self._lock_conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if mode != "wal":
+            self.close()
+            raise SourceError(
+                f"SQLite database {self.path} is in {mode} journal mode; continuous capture needs WAL mode",
+                hint=f"Switch it once (it stays switched): sqlite3 {self.path} 'PRAGMA journal_mode=WAL'",
+            )
+
+    def close(self) -> None:
+        for conn in (*self._readers, self._lock_conn, self._checkpointer):
+            conn.close()
+
+    # --- the write lock and the wal-index ------------------------------------------
+
+    def _index(self) -> IndexHeader:
+        with open(self.shm_path, "rb") as fh:
+            return parse_index_header(fh.read(136))
+
+    def _begin_locked(self) -> IndexHeader:
+        try:
+            self._lock_conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise SourceError(f"{self.path}: cannot take the write lock to read the WAL: {exc}") from exc
+        try:
+            return self._index()
+        except BaseException:
+            self._lock_conn.execute("ROLLBACK")
+            raise
+
+    def _page_size(self) -> int:
+        return int(self._lock_conn.execute("PRAGMA page_size").fetchone()[0])
+
+    def _begin_read(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+
+    @staticmethod
+    def _end_read(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _move_read(self) -> None:
+        """Begin a read on the spare connection, then end the old one: a read mark is always held."""
+        spare, current = self._readers[1], self._readers[0]
+        self._begin_read(spare)
+        self._end_read(current)
+        self._readers.reverse()
+
+    # --- base, resume, poll -------------------------------------------------------
+
+    def take_base(self, dest: Path) -> tuple[WalPosition, int]:
+        """Copy the database into the new file ``dest``; returns the position it stands at and the time.
+
+        The read transaction the copy is taken in begins under the write
+        lock, so the copy holds exactly the frames the position names.
+        """
+        for conn in self._readers:
+            self._end_read(conn)
+        header = self._begin_locked()
+        try:
+            now = self.clock()
+            position = WalPosition(header.salt, header.max_frame, self._page_size())
+            self._begin_read(self._readers[0])
+        finally:
+            self._lock_conn.execute("ROLLBACK")
+        target = sqlite3.connect(dest)
+        try:
+            self._readers[0].backup(target)
+        finally:
+            target.close()
+        self.position = position
+        return position, now
+
+    def resume(self, position: WalPosition) -> bool:
+        """Continue from a stored position if the WAL provably still continues it."""
+        header = self._begin_locked()
+        try:
+            if header.salt != position.salt or header.max_frame < position.frame:
+                return False
+            if position.page_size != self._page_size():
+                return False
+            for conn in self._readers:
+                self._end_read(conn)
+            self._begin_read(self._readers[0])
+        finally:
+            self._lock_conn.execute("ROLLBACK")
+        self.position = position
+        return True
+
+    def poll(self) -> Batch | None:
+        """The commits since the position (None when there are none); Discontinuity on a reset WAL."""
+        if self.position is None:
+            raise Discontinuity("no position yet")
+        header = self._begin_locked()
+        try:
+            now = self.clock()
+            start = self.position
+            if header.salt != start.salt or header.max_frame < start.frame:
+                raise Discontinuity(f"{self.path}: the WAL was reset or checkpointed behind the capture")
+            if header.max_frame == start.frame:
+                return None
+            batch = self._read_frames(start, header.max_frame, now)
+            self._move_read()
+        finally:
+            self._lock_conn.execute("ROLLBACK")
+        self.position = batch.end
+        return batch
+
+    def _read_frames(self, start: WalPosition, max_frame: int, now: int) -> Batch:
+        size = start.page_size
+        parts: list[bytes] = []
+        commits: list[tuple[int, int]] = []
+        offset = 0
+        with open(self.wal_path, "rb") as fh:
+            fh.seek(frame_offset(start.frame, size))
+            for _ in range(start.frame, max_frame):
+                raw = fh.read(FRAME_HEADER + size)
+                if len(raw) != FRAME_HEADER + size:
+                    raise IntegrityError(f"{self.wal_path}: shorter than its wal-index says")
+                frame = parse_frame_header(raw)
+                if frame.salt != start.salt:
+                    raise Discontinuity(f"{self.wal_path}: a frame carries other salts")
+                parts.append(pack_frame(frame.page, frame.commit_size, raw[FRAME_HEADER:]))
+                offset += _RECORD.size + size
+                if frame.commit_size:
+                    commits.append((now, offset))
+        if not commits or commits[-1][1] != offset:
+            raise IntegrityError(f"{self.wal_path}: the committed frames do not end with a commit")
+        end = WalPosition(start.salt, max_frame, size)
+        return Batch(b"".join(parts), commits, max_frame - start.frame, start, end, now)
+
+    # --- checkpoints --------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """PASSIVE after every stored batch; TRUNCATE once the WAL passes the limit.
+
+        Call only after the shipped frames are stored.  Raises Discontinuity
+        when a truncation cannot prove it kept the generation continuous.
+        """
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        try:
+            wal_size = self.wal_path.stat().st_size
+        except FileNotFoundError:
+            return
+        if wal_size > self.wal_limit and self.position is not None:
+            self._truncate(self.position)
+
+    def _truncate(self, position: WalPosition) -> None:
+        for conn in self._readers:
+            self._end_read(conn)
+        busy, log, _done = self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        header = self._begin_locked()
+        try:
+            if busy:
+                if header.salt != position.salt:
+                    raise Discontinuity(f"{self.path}: the WAL was reset while the capture checkpointed")
+            elif log != position.frame or header.salt[:4] != salt1_after_restart(position.salt):
+                raise Discontinuity(f"{self.path}: frames were checkpointed away before the capture read them")
+            else:
+                position = WalPosition(header.salt, 0, position.page_size)
+            self._begin_read(self._readers[0])
+        finally:
+            self._lock_conn.execute("ROLLBACK")
+        self.position = position
