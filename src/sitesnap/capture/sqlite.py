@@ -16,8 +16,15 @@ How continuity is kept (docs/continuous.md has the long form):
   ends) only when new frames were shipped.
 - After a batch is stored the caller runs :meth:`SqliteTailer.checkpoint`:
   PASSIVE (never waits), and TRUNCATE when the WAL file grew past a limit.
-  A truncation continues the generation only when the checkpoint saw
-  exactly the frames shipped and the new salt-1 is the old one plus one.
+  A truncation ends the generation (nothing proves that no writer committed
+  between the last poll and the truncation); the next base is of an empty
+  WAL, so it is cheap to continue.
+- A position at frame 0 of an empty WAL is *fresh*: the first WAL written
+  after it is accepted when it carries the salts the wal-index announced
+  or checkpoint sequence 0 (a writer that never restarted a WAL draws new
+  salts and writes sequence 0, while a restart always writes a sequence of
+  at least 1): so a WAL that was begun and restarted again unseen is still
+  caught.
 - Anything else (salts changed, fewer frames than shipped) raises
   :class:`Discontinuity`: the caller starts a new generation from a fresh
   base copy.  Nothing is ever papered over.
@@ -41,7 +48,7 @@ from sitesnap.capture.walfile import (
     frame_offset,
     parse_frame_header,
     parse_index_header,
-    salt1_after_restart,
+    parse_wal_header,
 )
 from sitesnap.errors import IntegrityError, SourceError
 
@@ -67,14 +74,17 @@ class WalPosition:
     salt: bytes
     frame: int
     page_size: int
+    fresh: bool = False  # frame 0 of an empty WAL: the next WAL begun is accepted (module docstring)
 
     def to_params(self) -> dict[str, object]:
-        return {"engine": "sqlite", "salt": self.salt.hex(), "frame": self.frame, "page_size": self.page_size}
+        return {"engine": "sqlite", "salt": self.salt.hex(), "frame": self.frame, "page_size": self.page_size,
+                "fresh": self.fresh}
 
     @classmethod
     def from_params(cls, params: dict[str, object]) -> WalPosition | None:
         try:
-            return cls(bytes.fromhex(str(params["salt"])), int(str(params["frame"])), int(str(params["page_size"])))
+            return cls(bytes.fromhex(str(params["salt"])), int(str(params["frame"])), int(str(params["page_size"])),
+                       params.get("fresh") is True)
         except (KeyError, ValueError):
             return None
 
@@ -113,6 +123,7 @@ class SqliteTailer:
         self._readers = [_connect(self.path, busy_timeout), _connect(self.path, busy_timeout)]
         self._checkpointer = _connect(self.path, 1.0)
         self.position: WalPosition | None = None
+        self.truncations = 0  # WAL truncations that kept the generation
         self._require_wal()
 
     def _require_wal(self) -> None:
@@ -144,6 +155,20 @@ class SqliteTailer:
         except BaseException:
             self._lock_conn.execute("ROLLBACK")
             raise
+
+    def _continued(self, position: WalPosition, header: IndexHeader) -> WalPosition | None:
+        """``position`` carried over to the WAL as it is now, or None when it does not continue."""
+        if position.fresh and header.max_frame > 0:
+            with open(self.wal_path, "rb") as fh:
+                wal = parse_wal_header(fh.read(32))
+            if wal is None or not (wal.salt == position.salt or wal.checkpoint_seq == 0):
+                return None
+            return WalPosition(wal.salt, 0, position.page_size)
+        if position.fresh:
+            return position
+        if header.salt != position.salt or header.max_frame < position.frame:
+            return None
+        return position
 
     def _page_size(self) -> int:
         return int(self._lock_conn.execute("PRAGMA page_size").fetchone()[0])
@@ -177,7 +202,7 @@ class SqliteTailer:
         header = self._begin_locked()
         try:
             now = self.clock()
-            position = WalPosition(header.salt, header.max_frame, self._page_size())
+            position = WalPosition(header.salt, header.max_frame, self._page_size(), header.max_frame == 0)
             self._begin_read(self._readers[0])
         finally:
             self._lock_conn.execute("ROLLBACK")
@@ -193,16 +218,15 @@ class SqliteTailer:
         """Continue from a stored position if the WAL provably still continues it."""
         header = self._begin_locked()
         try:
-            if header.salt != position.salt or header.max_frame < position.frame:
-                return False
-            if position.page_size != self._page_size():
+            continued = self._continued(position, header)
+            if continued is None or position.page_size != self._page_size():
                 return False
             for conn in self._readers:
                 self._end_read(conn)
             self._begin_read(self._readers[0])
         finally:
             self._lock_conn.execute("ROLLBACK")
-        self.position = position
+        self.position = continued
         return True
 
     def poll(self) -> Batch | None:
@@ -212,8 +236,8 @@ class SqliteTailer:
         header = self._begin_locked()
         try:
             now = self.clock()
-            start = self.position
-            if header.salt != start.salt or header.max_frame < start.frame:
+            start = self._continued(self.position, header)
+            if start is None:
                 raise Discontinuity(f"{self.path}: the WAL was reset or checkpointed behind the capture")
             if header.max_frame == start.frame:
                 return None
@@ -264,19 +288,23 @@ class SqliteTailer:
             self._truncate(self.position)
 
     def _truncate(self, position: WalPosition) -> None:
+        """TRUNCATE the WAL; a truncation that ran always ends the generation.
+
+        SQLite reports no frame count for a truncating checkpoint and a
+        writer may commit between the last poll and the checkpoint, so
+        nothing proves the truncated WAL held only shipped frames: the
+        caller takes a new base (of an empty WAL, so it starts fresh).
+        """
         for conn in self._readers:
             self._end_read(conn)
-        busy, log, _done = self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        busy = self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            self.truncations += 1
+            raise Discontinuity(f"{self.path}: the WAL passed {self.wal_limit} bytes and was truncated")
         header = self._begin_locked()
         try:
-            if busy:
-                if header.salt != position.salt:
-                    raise Discontinuity(f"{self.path}: the WAL was reset while the capture checkpointed")
-            elif log != position.frame or header.salt[:4] != salt1_after_restart(position.salt):
-                raise Discontinuity(f"{self.path}: frames were checkpointed away before the capture read them")
-            else:
-                position = WalPosition(header.salt, 0, position.page_size)
+            if self._continued(position, header) is None:
+                raise Discontinuity(f"{self.path}: the WAL was reset while the capture checkpointed")
             self._begin_read(self._readers[0])
         finally:
             self._lock_conn.execute("ROLLBACK")
-        self.position = position

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 
 from sitesnap.errors import IntegrityError
 
-__all__ = ["FRAME_HEADER", "WAL_HEADER", "FrameHeader", "IndexHeader", "frame_offset", "parse_frame_header",
-           "parse_index_header", "salt1_after_restart"]
+__all__ = ["FRAME_HEADER", "WAL_HEADER", "FrameHeader", "IndexHeader", "WalHeader", "frame_offset",
+           "parse_frame_header", "parse_index_header", "parse_wal_header", "salt1_after_restart"]
 
 WAL_HEADER = 32
 FRAME_HEADER = 24
 _FRAME = struct.Struct(">II8s")
+_WAL = struct.Struct(">IIII8s")
+_MAGICS = (0x377F0682, 0x377F0683)
 _INDEX = struct.Struct("=IIIBBHII8s8s8s")
 _INDEX_SIZE = 48
 _NBACKFILL = struct.Struct("=I")
@@ -40,6 +42,13 @@ INDEX_VERSION = 3007000
 class FrameHeader:
     page: int
     commit_size: int  # database size in pages after this frame's commit; 0 inside a transaction
+    salt: bytes
+
+
+@dataclass(frozen=True)
+class WalHeader:
+    page_size: int
+    checkpoint_seq: int
     salt: bytes
 
 
@@ -60,6 +69,16 @@ def parse_frame_header(raw: bytes) -> FrameHeader:
         raise IntegrityError("WAL frame header truncated")
     page, commit, salt = _FRAME.unpack_from(raw)
     return FrameHeader(page, commit, salt)
+
+
+def parse_wal_header(raw: bytes) -> WalHeader | None:
+    """The WAL file's header, or None when the file is shorter than one (an empty WAL)."""
+    if len(raw) < WAL_HEADER:
+        return None
+    magic, _version, page_size, seq, salt = _WAL.unpack_from(raw)
+    if magic not in _MAGICS:
+        raise IntegrityError("the WAL file has no WAL magic number")
+    return WalHeader(page_size, seq, salt)
 
 
 def parse_index_header(raw: bytes) -> IndexHeader:

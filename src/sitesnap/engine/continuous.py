@@ -43,12 +43,14 @@ class CaptureStats:
     commits: int = 0
     frames: int = 0
     bytes_shipped: int = 0
+    truncations: int = 0  # WAL truncations past the limit (each starts a generation)
     reasons: list[str] = field(default_factory=list)  # why each new generation started
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "generations_started": self.generations_started, "resumed": self.resumed,
                 "segments": self.segments, "commits": self.commits, "frames": self.frames,
-                "bytes_shipped": self.bytes_shipped, "new_generation_reasons": self.reasons}
+                "bytes_shipped": self.bytes_shipped, "truncations": self.truncations,
+                "new_generation_reasons": self.reasons}
 
 
 class SourceCapture:
@@ -112,6 +114,7 @@ class SourceCapture:
             self.tailer.checkpoint()
         except Discontinuity as exc:
             self.new_generation(str(exc))
+        self.stats.truncations = self.tailer.truncations
         return len(batch.commits)
 
     def _store(self, batch: Batch) -> None:

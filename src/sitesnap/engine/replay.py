@@ -70,9 +70,10 @@ def _pick(timeline: SourceTimeline | None, source: str, at_ns: int) -> Generatio
     if timeline is None or not timeline.generations:
         raise RestoreError(f"source {source!r} has no continuous capture in this repository",
                            hint="Set continuous = true on the source and run 'sitesnap capture'.")
-    gen = timeline.generation_at(at_ns) or timeline.generation_at(at_ns - 999)  # any ns of the microsecond
-    if gen is not None:
-        return gen
+    at_us = at_ns // 1000  # a datetime names a microsecond: any nanosecond of it will do
+    found = [g for g in timeline.generations if g.oldest_ns // 1000 <= at_us <= g.newest_ns // 1000]
+    if found:
+        return found[-1]
     oldest, newest = timeline.oldest_ns or 0, timeline.newest_ns or 0
     when = to_datetime(at_ns).isoformat()
     if at_ns > newest:
