@@ -6,7 +6,20 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.commands import backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web
+from sitesnap.cli.commands import (
+    backup,
+    browse,
+    capture,
+    keys,
+    maintain,
+    maintenance,
+    monitor,
+    restore,
+    runtime,
+    site,
+    timeline,
+    web,
+)
 
 __all__ = ["register"]
 
@@ -31,7 +44,8 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web):
+    for module in (backup, browse, keys, maintain, maintenance, monitor, restore, runtime, site, web,
+                   capture, timeline):
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)
