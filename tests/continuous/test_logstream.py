@@ -10,6 +10,7 @@ import pytest
 from sitesnap.errors import IntegrityError
 from sitesnap.format.logseg import BASE, LOG, Commit, LogSegment
 from sitesnap.repository import logstream
+from sitesnap.repository.logcheck import check_log_segments, log_segment_blobs
 from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.repository import Repository
 
@@ -86,3 +87,28 @@ def test_a_damaged_segment_is_named(make_repo: Callable[..., Repository]) -> Non
         logstream.load_segments(repo)
     errors: list[str] = []
     assert logstream.load_segments(repo, errors=errors) == [] and len(errors) == 1
+
+
+def test_check_names_missing_blobs_and_broken_chains(make_repo: Callable[..., Repository]) -> None:
+    repo = make_repo()
+    chain = _save_chain(repo, 3)
+    assert check_log_segments(repo) == ([], [])
+    assert log_segment_blobs(repo) == logstream.segment_blobs(chain)
+    logstream.delete_segment(repo, chain[1].id)
+    errors, warnings = check_log_segments(repo)
+    assert errors == [] and warnings and "segment 1 is missing" in warnings[0]
+
+    fresh = Repository.open(repo.storage, "correct horse battery staple")
+    for name in [i.name for i in fresh.storage.list("index/")]:
+        fresh.storage.delete(name)  # the packs stay, but no index names the segments' blobs
+    errors, _ = check_log_segments(fresh)
+    assert len(errors) == 3 and all("not in the index" in e for e in errors)
+
+
+def test_prune_refuses_to_guess_around_a_damaged_segment(make_repo: Callable[..., Repository]) -> None:
+    repo = make_repo()
+    [base] = _save_chain(repo, 0)
+    repo.storage.write("logs/" + "0" * 64, b"not a segment")
+    with pytest.raises(IntegrityError, match="cannot prune"):
+        log_segment_blobs(repo)
+    assert base.id
