@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sitesnap.engine.continuous import CaptureStats, SourceCapture, run_capture
+from sitesnap.engine.continuous import CaptureStats, SourceCapture, remove_stale_base_copies, run_capture
 from sitesnap.engine.replay import restore_source_at, source_timelines, to_datetime
 from sitesnap.repository.repository import Repository
 
@@ -117,3 +119,15 @@ def test_under_constant_writes_the_wal_stays_bounded_and_every_generation_replay
         rows = _restore_newest(repo, tmp_path, f"g{i}.db", i)
         assert rows <= set(writers.done)
     assert rows == set(writers.done)
+
+
+def test_base_copies_of_killed_captures_are_removed(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["true"])  # a process that has exited and been reaped: its PID is free
+    proc.wait()
+    stale = tmp_path / f"sitesnap-base-{proc.pid}-abc"
+    stale.mkdir()
+    (stale / "base.sqlite").write_bytes(b"x")
+    live = tmp_path / f"sitesnap-base-{os.getpid()}-def"
+    live.mkdir()
+    assert remove_stale_base_copies(str(tmp_path)) == 1
+    assert not stale.exists() and live.exists()

@@ -12,6 +12,7 @@ an interval until asked to stop, and ships once more before returning.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -27,9 +28,38 @@ from sitesnap.repository import logstream
 from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.repository import Repository
 
-__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "SourceCapture", "continuous_sources", "run_capture"]
+__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "SourceCapture", "continuous_sources", "remove_stale_base_copies",
+           "run_capture"]
 
 DEFAULT_INTERVAL = 1.0
+_BASE_PREFIX = "sitesnap-base-"
+
+
+def remove_stale_base_copies(directory: str | None = None) -> int:
+    """Delete base copies left in the temp directory by captures that were killed; returns how many.
+
+    A copy's directory is named after the process that made it: one whose
+    process no longer exists is removed, any other is left alone.
+    """
+    root = Path(directory or tempfile.gettempdir())
+    removed = 0
+    for entry in root.glob(f"{_BASE_PREFIX}*-*"):
+        pid_text = entry.name[len(_BASE_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -89,7 +119,7 @@ class SourceCapture:
     def new_generation(self, reason: str) -> None:
         """Store a base copy as segment 0 of a new generation."""
         self.stats.reasons.append(reason)
-        with tempfile.TemporaryDirectory(prefix="sitesnap-base-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{_BASE_PREFIX}{os.getpid()}-") as tmp:
             base_path = Path(tmp) / "base.sqlite"
             position, now = self.tailer.take_base(base_path)
             generation = os.urandom(16)
@@ -150,6 +180,7 @@ def run_capture(repo: Repository, sources: list[tuple[str, str]], *, interval: f
     After ``stop`` is set, one last tick ships what was committed meanwhile.
     """
     stop = stop or threading.Event()
+    remove_stale_base_copies()
     with repo.lock(operation="capture"):
         repo.load_index()
         captures: list[SourceCapture] = []
