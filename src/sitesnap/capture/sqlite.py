@@ -123,7 +123,8 @@ class SqliteTailer:
         self._readers = [_connect(self.path, busy_timeout), _connect(self.path, busy_timeout)]
         self._checkpointer = _connect(self.path, 1.0)
         self.position: WalPosition | None = None
-        self.truncations = 0  # WAL truncations that kept the generation
+        self.truncations = 0  # WAL truncations past the limit (each ends the generation)
+        self._fds: dict[Path, int] = {}
         self._require_wal()
 
     def _require_wal(self) -> None:
@@ -136,14 +137,32 @@ class SqliteTailer:
             )
 
     def close(self) -> None:
+        """Close the connections first, then the raw descriptors (see :meth:`_pread`)."""
         for conn in (*self._readers, self._lock_conn, self._checkpointer):
             conn.close()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
+
+    def _pread(self, path: Path, length: int, offset: int) -> bytes:
+        """Read from the ``-wal`` or ``-shm`` file through a descriptor kept open until :meth:`close`.
+
+        Never open and close these files while connections are open: POSIX
+        releases *all* of a process's fcntl locks on a file when *any* of
+        its descriptors for that file is closed, and SQLite's read marks and
+        write lock are such locks on the ``-shm`` file.  Closing a short-lived
+        descriptor would silently drop the capture's read transaction, and a
+        checkpoint could then rewrite pages under a base copy being taken.
+        """
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY)
+        return os.pread(fd, length, offset)
 
     # --- the write lock and the wal-index ------------------------------------------
 
     def _index(self) -> IndexHeader:
-        with open(self.shm_path, "rb") as fh:
-            return parse_index_header(fh.read(136))
+        return parse_index_header(self._pread(self.shm_path, 136, 0))
 
     def _begin_locked(self) -> IndexHeader:
         try:
@@ -159,8 +178,7 @@ class SqliteTailer:
     def _continued(self, position: WalPosition, header: IndexHeader) -> WalPosition | None:
         """``position`` carried over to the WAL as it is now, or None when it does not continue."""
         if position.fresh and header.max_frame > 0:
-            with open(self.wal_path, "rb") as fh:
-                wal = parse_wal_header(fh.read(32))
+            wal = parse_wal_header(self._pread(self.wal_path, 32, 0))
             if wal is None or not (wal.salt == position.salt or wal.checkpoint_seq == 0):
                 return None
             return WalPosition(wal.salt, 0, position.page_size)
@@ -253,19 +271,17 @@ class SqliteTailer:
         parts: list[bytes] = []
         commits: list[tuple[int, int]] = []
         offset = 0
-        with open(self.wal_path, "rb") as fh:
-            fh.seek(frame_offset(start.frame, size))
-            for _ in range(start.frame, max_frame):
-                raw = fh.read(FRAME_HEADER + size)
-                if len(raw) != FRAME_HEADER + size:
-                    raise IntegrityError(f"{self.wal_path}: shorter than its wal-index says")
-                frame = parse_frame_header(raw)
-                if frame.salt != start.salt:
-                    raise Discontinuity(f"{self.wal_path}: a frame carries other salts")
-                parts.append(pack_frame(frame.page, frame.commit_size, raw[FRAME_HEADER:]))
-                offset += _RECORD.size + size
-                if frame.commit_size:
-                    commits.append((now, offset))
+        for index in range(start.frame, max_frame):
+            raw = self._pread(self.wal_path, FRAME_HEADER + size, frame_offset(index, size))
+            if len(raw) != FRAME_HEADER + size:
+                raise IntegrityError(f"{self.wal_path}: shorter than its wal-index says")
+            frame = parse_frame_header(raw)
+            if frame.salt != start.salt:
+                raise Discontinuity(f"{self.wal_path}: a frame carries other salts")
+            parts.append(pack_frame(frame.page, frame.commit_size, raw[FRAME_HEADER:]))
+            offset += _RECORD.size + size
+            if frame.commit_size:
+                commits.append((now, offset))
         if not commits or commits[-1][1] != offset:
             raise IntegrityError(f"{self.wal_path}: the committed frames do not end with a commit")
         end = WalPosition(start.salt, max_frame, size)
