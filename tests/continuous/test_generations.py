@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -131,3 +132,34 @@ def test_base_copies_of_killed_captures_are_removed(tmp_path: Path) -> None:
     live.mkdir()
     assert remove_stale_base_copies(str(tmp_path)) == 1
     assert not stale.exists() and live.exists()
+
+
+_TRUNCATE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=0)
+print(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+"""
+
+
+def test_the_read_mark_holds_against_other_processes_between_polls(
+    make_repo: Callable[..., Repository], tmp_path: Path
+) -> None:
+    """Between polls another process cannot reset the WAL: the capture's read transaction really holds."""
+    repo = make_repo()
+    db = tmp_path / "site.db"
+    make_wal_db(db)
+    app = sqlite3.connect(db, isolation_level=None)
+    _insert(app, 0, 5)
+    capture = SourceCapture(repo, "db", db)
+    repo.load_index()
+    capture.start()
+    for writer in range(1, 4):
+        _insert(app, writer, 5)
+        capture.tick()
+        busy = subprocess.run([sys.executable, "-c", _TRUNCATE, str(db)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        assert busy == "1"
+    _insert(app, 9, 5)
+    assert capture.tick() == 5 and capture.stats.generations_started == 1
+    capture.close()
+    app.close()
