@@ -2,8 +2,9 @@
 
 Runs ``--writers`` threads committing small transactions into a WAL-mode
 SQLite database for ``--seconds``, once without a capture and once while
-``run_capture`` ships to a local repository every ``--interval`` seconds, and
-reports the writers' commits per second in both runs (the overhead), the lag
+``sitesnap capture`` ships to a local repository every ``--interval`` seconds, and
+reports the writers' commits per second in both runs (the overhead; the
+capture runs as ``sitesnap capture`` in its own process, as in production), the lag
 between a commit and the shipped time that covers it (the RPO actually
 seen), the segments and bytes shipped, and the time to restore the newest
 state.
@@ -15,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from sitesnap.engine.continuous import run_capture
 from sitesnap.engine.replay import restore_source_at, source_timelines, to_datetime
 from sitesnap.format.crypto import FAST_TEST_KDF
 from sitesnap.repository.logstream import load_segments
@@ -82,14 +86,20 @@ def main() -> None:
         _make_db(root / "plain.db")
         plain = _run_writers(root / "plain.db", args.writers, args.seconds)
         _make_db(root / "site.db")
-        repo = Repository.init(LocalStorage(root / "repo"), "bench", kdf=FAST_TEST_KDF)
-        stop = threading.Event()
-        runner = threading.Thread(target=run_capture, args=(repo, [("db", str(root / "site.db"))]),
-                                  kwargs={"interval": args.interval, "stop": stop})
-        runner.start()
+        Repository.init(LocalStorage(root / "repo"), "bench", kdf=FAST_TEST_KDF).close()
+        (root / "sitesnap.toml").write_text(
+            '[site]\nname = "bench"\n[[sources]]\nname = "db"\ntype = "sqlite"\npath = "site.db"\n'
+            'continuous = true\n[[repositories]]\nname = "local"\nurl = "repo"\n')
+        env = {**os.environ, "SITESNAP_PASSWORD": "bench"}
+        capture = subprocess.Popen([str(Path(sys.executable).with_name("sitesnap")), "-c", "sitesnap.toml",
+                                    "capture", "--interval", str(args.interval)], cwd=root, env=env,
+                                   stdout=subprocess.DEVNULL)
+        time.sleep(3)  # started and based
         captured = _run_writers(root / "site.db", args.writers, args.seconds)
-        stop.set()
-        runner.join()
+        capture.send_signal(signal.SIGTERM)
+        capture.wait()
+        repo = Repository.open(LocalStorage(root / "repo"), "bench")
+        repo.load_index()
         lags = _lags(repo, captured)
         segments = load_segments(repo, "db")
         started = time.perf_counter()

@@ -5,15 +5,18 @@ How continuity is kept (docs/continuous.md has the long form):
 - The position is (WAL salts, frames shipped).  Salts change whenever the
   WAL restarts from its beginning, so equal salts prove that the frames
   after the position are the ones that followed it.
-- Every poll briefly takes the write lock (``BEGIN IMMEDIATE``, waiting like
-  any writer): with no writer active, the wal-index header names exactly
-  how many frames are committed, and the frames are read without racing a
-  writer.  The lock is held only while the new frames are copied to memory.
+- Polls take no lock: the wal-index header (its two copies equal) names
+  how many frames are committed, and those frames are read from the WAL.
 - Between polls the capture keeps a read transaction open, begun while
   frames newer than any backfilled one exist, so it holds a read mark
   above zero: no writer can restart the WAL under it.  The read
   transaction moves forward (a second connection begins before the first
-  ends) only when new frames were shipped.
+  ends) only when the WAL has frames past its mark.  Right after a base of
+  a fully checkpointed WAL the mark is zero; a poll then reads the header
+  again after the frames, and a restart in between is a discontinuity.
+- A base copy is taken in a read transaction that began with no commit
+  between two reads of the wal-index header, so it holds exactly the
+  frames its position names (the write lock settles it after 50 tries).
 - After a batch is stored the caller runs :meth:`SqliteTailer.checkpoint`:
   PASSIVE (never waits), and TRUNCATE when the WAL file grew past a limit.
   A truncation ends the generation (nothing proves that no writer committed
@@ -125,6 +128,7 @@ class SqliteTailer:
         self.position: WalPosition | None = None
         self.truncations = 0  # WAL truncations past the limit (each ends the generation)
         self._fds: dict[Path, int] = {}
+        self._mark = 0  # an upper bound of the current read transaction's WAL mark
         self._require_wal()
 
     def _require_wal(self) -> None:
@@ -200,10 +204,37 @@ class SqliteTailer:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
 
+    def _stable_index(self) -> IndexHeader:
+        """The wal-index header, read again while a writer is between updating its two copies."""
+        for _ in range(1000):
+            try:
+                return self._index()
+            except IntegrityError:
+                time.sleep(0.0005)
+        return self._index()
+
+    def _begin_read_exact(self, conn: sqlite3.Connection) -> IndexHeader | None:
+        """Begin a read; the header it stands at when no commit came between (else None, read ended)."""
+        before = self._stable_index()
+        self._begin_read(conn)
+        if self._stable_index().same_state(before):
+            return before
+        self._end_read(conn)
+        return None
+
     def _move_read(self) -> None:
-        """Begin a read on the spare connection, then end the old one: a read mark is always held."""
+        """Move the read transaction forward when that keeps a read mark above zero.
+
+        Any read transaction with a mark above zero blocks WAL restarts; the
+        mark only limits how far checkpoints get.  The spare connection
+        begins while the current one still reads, and only when the WAL has
+        frames past the current mark, so it too gets a mark above zero.
+        """
+        if self._stable_index().max_frame <= self._mark:
+            return
         spare, current = self._readers[1], self._readers[0]
         self._begin_read(spare)
+        self._mark = self._stable_index().max_frame  # at least the new mark: a safe bound for next time
         self._end_read(current)
         self._readers.reverse()
 
@@ -212,18 +243,27 @@ class SqliteTailer:
     def take_base(self, dest: Path) -> tuple[WalPosition, int]:
         """Copy the database into the new file ``dest``; returns the position it stands at and the time.
 
-        The read transaction the copy is taken in begins under the write
-        lock, so the copy holds exactly the frames the position names.
+        The copy is taken in a read transaction known to stand exactly at
+        the position (no commit between reading the wal-index and beginning
+        it; after 50 tries, the write lock makes sure of that).
         """
         for conn in self._readers:
             self._end_read(conn)
-        header = self._begin_locked()
-        try:
-            now = self.clock()
-            position = WalPosition(header.salt, header.max_frame, self._page_size(), header.max_frame == 0)
-            self._begin_read(self._readers[0])
-        finally:
-            self._lock_conn.execute("ROLLBACK")
+        now = self.clock()
+        header = None
+        for _ in range(50):
+            header = self._begin_read_exact(self._readers[0])
+            if header is not None:
+                break
+        if header is None:
+            header = self._begin_locked()
+            try:
+                now = self.clock()
+                self._begin_read(self._readers[0])
+            finally:
+                self._lock_conn.execute("ROLLBACK")
+        self._mark = header.max_frame
+        position = WalPosition(header.salt, header.max_frame, self._page_size(), header.max_frame == 0)
         target = sqlite3.connect(dest)
         try:
             self._readers[0].backup(target)
@@ -242,27 +282,34 @@ class SqliteTailer:
             for conn in self._readers:
                 self._end_read(conn)
             self._begin_read(self._readers[0])
+            self._mark = header.max_frame
         finally:
             self._lock_conn.execute("ROLLBACK")
         self.position = continued
         return True
 
     def poll(self) -> Batch | None:
-        """The commits since the position (None when there are none); Discontinuity on a reset WAL."""
+        """The commits since the position (None when there are none); Discontinuity on a reset WAL.
+
+        Takes no lock: the wal-index header names the committed frames, the
+        capture's read mark keeps them from being overwritten, and the header
+        is read again afterwards to prove the WAL was not restarted meanwhile
+        (possible only while the mark is zero, right after a base of a fully
+        checkpointed WAL).
+        """
         if self.position is None:
             raise Discontinuity("no position yet")
-        header = self._begin_locked()
-        try:
-            now = self.clock()
-            start = self._continued(self.position, header)
-            if start is None:
-                raise Discontinuity(f"{self.path}: the WAL was reset or checkpointed behind the capture")
-            if header.max_frame == start.frame:
-                return None
-            batch = self._read_frames(start, header.max_frame, now)
-            self._move_read()
-        finally:
-            self._lock_conn.execute("ROLLBACK")
+        header = self._stable_index()
+        now = self.clock()
+        start = self._continued(self.position, header)
+        if start is None:
+            raise Discontinuity(f"{self.path}: the WAL was reset or checkpointed behind the capture")
+        if header.max_frame == start.frame:
+            return None
+        batch = self._read_frames(start, header.max_frame, now)
+        if self._stable_index().salt != header.salt:
+            raise Discontinuity(f"{self.path}: the WAL was restarted while the capture read it")
+        self._move_read()
         self.position = batch.end
         return batch
 
@@ -322,5 +369,6 @@ class SqliteTailer:
             if self._continued(position, header) is None:
                 raise Discontinuity(f"{self.path}: the WAL was reset while the capture checkpointed")
             self._begin_read(self._readers[0])
+            self._mark = header.max_frame
         finally:
             self._lock_conn.execute("ROLLBACK")

@@ -57,6 +57,10 @@ class IndexHeader:
     max_frame: int
     salt: bytes
     backfilled: int
+    change: int = 0  # bumped by every commit: equal headers name the same WAL state
+
+    def same_state(self, other: IndexHeader) -> bool:
+        return (self.change, self.max_frame, self.salt) == (other.change, other.max_frame, other.salt)
 
 
 def frame_offset(index: int, page_size: int) -> int:
@@ -86,10 +90,10 @@ def parse_index_header(raw: bytes) -> IndexHeader:
     if len(raw) < 100:
         raise IntegrityError("the wal-index (-shm) is too short")
     first, second = raw[:_INDEX_SIZE], raw[_INDEX_SIZE : 2 * _INDEX_SIZE]
-    version, _u, _change, is_init, _big, _size, max_frame, _npage, _fck, salt, _ck = _INDEX.unpack(first)
+    version, _u, change, is_init, _big, _size, max_frame, _npage, _fck, salt, _ck = _INDEX.unpack(first)
     if first != second or not is_init or version != INDEX_VERSION:
         raise IntegrityError("the wal-index header is not stable (copies differ or not initialised)")
-    return IndexHeader(max_frame, salt, _NBACKFILL.unpack_from(raw, 96)[0])
+    return IndexHeader(max_frame, salt, _NBACKFILL.unpack_from(raw, 96)[0], change)
 
 
 def salt1_after_restart(salt: bytes) -> bytes:
