@@ -16,7 +16,7 @@ from sitesnap.engine.replay import restore_source_at, source_timelines, to_datet
 from sitesnap.errors import RestoreError, SourceError
 from sitesnap.repository.repository import Repository
 
-from .writers import Writers, make_wal_db, rows_in
+from .writers import SLACK_NS, Writers, make_wal_db, rows_in
 
 
 def _at(time_ns: int) -> datetime:
@@ -47,7 +47,7 @@ def _check_replay(repo: Repository, tmp_path: Path, writers: Writers, at_ns: int
     for key in got:  # nothing committed after T (a row's commit follows its t_before)
         assert writers.done[key][0] <= state
     for key, (_before, after) in writers.done.items():  # everything committed before the shipped state
-        if after <= state - 1_000_000:  # 1 ms: the wall-clock reads of two threads
+        if after <= state - SLACK_NS:
             assert key in got, f"row {key} committed at {after} missing from the state at {state}"
     return got
 

@@ -20,7 +20,7 @@ from sitesnap.engine.replay import restore_source_at, source_timelines, to_datet
 from sitesnap.repository.logcheck import check_log_segments
 
 from .site import PASSWORD, make_site, open_repo
-from .writers import Writers, rows_in
+from .writers import SLACK_NS, Writers, rows_in
 
 ROUNDS = int(os.environ.get("SITESNAP_CRASH_ROUNDS", "3"))
 
@@ -64,7 +64,7 @@ def test_killed_captures_leave_a_sound_replayable_log(tmp_path: Path) -> None:
             for key in got:  # nothing committed after the state's time
                 assert writers.done[key][0] <= result.state_ns
             for key, (_before, after) in writers.done.items():  # and everything committed before it
-                if after <= result.state_ns - 1_000_000:
+                if after <= result.state_ns - SLACK_NS:
                     assert key in got
             replayed += 1
     newest = restore_source_at(repo, "db", to_datetime(timeline.generations[-1].newest_ns), tmp_path / "newest.db")

@@ -64,3 +64,12 @@ def rows_in(path: Path) -> set[tuple[int, int]]:
         return {(w, n) for w, n in conn.execute("SELECT writer, n FROM rows WHERE n >= 0")}
     finally:
         conn.close()
+
+
+SLACK_NS = 100_000_000
+"""How long before a poll's shipped time a commit must have finished to be certain to be in it.
+
+A poll reads the wal-index, then the clock; a thread paused between the two
+(a busy machine) stretches the window in which a finished commit is not yet
+shipped.  The other bound, nothing committed after the shipped time, is exact.
+"""
