@@ -28,6 +28,7 @@ from sitesnap.config.fields import (
 )
 
 __all__ = [
+    "CONTINUOUS_TYPES",
     "SOURCE_TYPES",
     "AnySource",
     "FilesSource",
@@ -49,6 +50,16 @@ class _SourceBase(ConfigModel):
 
     name: Name
     """Unique within the site; names the source's directory in every snapshot."""
+    continuous: bool = False
+    """Capture the change log continuously (``sitesnap capture``); SQLite sources only, for now."""
+
+    @_model_validator(mode="after")
+    def _continuous_kind(self) -> _SourceBase:
+        kind = getattr(self, "type", "")
+        if self.continuous and kind not in CONTINUOUS_TYPES:
+            raise fail_at(("continuous",), f"continuous capture is not available for {kind} sources yet "
+                                           f"(only {', '.join(CONTINUOUS_TYPES)})")
+        return self
 
 
 class SqliteSource(_SourceBase):
@@ -110,6 +121,7 @@ class FilesSource(_SourceBase):
 AnySource = SqliteSource | PostgresSource | MysqlSource | FilesSource
 Source = Annotated[AnySource, Field(discriminator="type")]
 SOURCE_TYPES = ("sqlite", "postgres", "mysql", "files")
+CONTINUOUS_TYPES = ("sqlite",)  # source types ``sitesnap capture`` can follow
 
 
 class ObjectLock(ConfigModel):

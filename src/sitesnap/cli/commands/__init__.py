@@ -9,6 +9,7 @@ import click
 from sitesnap.cli.commands import (
     backup,
     browse,
+    capture,
     keys,
     maintain,
     maintenance,
@@ -17,6 +18,7 @@ from sitesnap.cli.commands import (
     restore,
     runtime,
     site,
+    timeline,
     web,
 )
 from sitesnap.cli.commands import mount as mount_
@@ -44,7 +46,8 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    modules = (backup, browse, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime, site, web)
+    modules = (backup, browse, capture, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime,
+               site, timeline, web)
     for module in modules:
         for command in module.COMMANDS:
             _add_json_option(command)
