@@ -112,3 +112,24 @@ def test_prune_refuses_to_guess_around_a_damaged_segment(make_repo: Callable[...
     with pytest.raises(IntegrityError, match="cannot prune"):
         log_segment_blobs(repo)
     assert base.id
+
+
+def test_prune_keeps_what_segments_use_and_check_reads_them(make_repo: Callable[..., Repository]) -> None:
+    """No snapshot references a log segment's blobs: prune must keep them all, check must look at them."""
+    from sitesnap.repository.check import check_repository
+    from sitesnap.repository.prune import prune
+
+    repo = make_repo()
+    chain = _save_chain(repo, 3)
+    payloads = {seg.id: b"".join(logstream.read_payload(repo, seg)) for seg in chain}
+    plan = prune(repo)
+    assert not plan.delete and not plan.repack
+    fresh = Repository.open(repo.storage, "correct horse battery staple")
+    fresh.load_index()
+    assert {seg.id: b"".join(logstream.read_payload(fresh, seg)) for seg in chain} == payloads
+    assert check_repository(fresh, read_data=True).ok
+    fresh.storage.write("logs/" + "0" * 64, b"not a segment")
+    report = check_repository(fresh)
+    assert not report.ok and any("log segment" in e or "logs/" in e for e in report.errors), report.errors
+    with pytest.raises(IntegrityError, match="cannot prune"):
+        prune(fresh)

@@ -33,6 +33,7 @@ from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository import keyring, writeonly
 from sitesnap.repository import keys as keyfiles
 from sitesnap.repository.config import CONFIG_NAME, DATA_PREFIX, KEY_GENERATIONS_FORMAT, pack_name
+from sitesnap.repository.logcheck import check_log_segments
 from sitesnap.repository.repository import Repository
 
 __all__ = ["CheckReport", "check_repository"]
@@ -128,6 +129,9 @@ def check_repository(
     report.snapshots = len(snapshots)
     tracker.update(force=True, phase="trees")
     _check_trees(repo, snapshots, report)
+    log_errors, log_warnings = check_log_segments(repo)
+    report.errors += log_errors
+    report.warnings += log_warnings
     if read_data:
         chosen = sorted(packs)
         if subset is not None:

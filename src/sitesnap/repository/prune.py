@@ -49,6 +49,7 @@ from sitesnap.repository.inventory import (
     used_blobs,
 )
 from sitesnap.repository.lock import RepoLock
+from sitesnap.repository.logcheck import log_segment_blobs
 from sitesnap.repository.repack import PruneResult, execute_plan
 from sitesnap.repository.repository import Repository
 
@@ -182,7 +183,7 @@ def plan_prune(
     tracker.update(force=True, phase="snapshots")
     snapshots = repo.load_snapshots(on_error=_refuse_damaged_snapshot)
     tracker.update(force=True, phase="trees")
-    used = used_blobs(repo, [s.tree for s in snapshots])
+    used = used_blobs(repo, [s.tree for s in snapshots]) | log_segment_blobs(repo)
     sizes = storage_packs(repo)
     packs = indexed_packs(indexes)
     claimed = _claim(packs, sizes, used)
