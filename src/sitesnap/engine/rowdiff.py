@@ -15,23 +15,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sitesnap.errors import UsageError
-from sitesnap.sources.dumprows import Row, TableInfo, row_digest
+from sitesnap.sources.dumprows import RowReader, TableInfo, row_digest
 from sitesnap.sources.sqlvalues import Value
 
 __all__ = ["RowChange", "RowReader", "TableDiff", "TableRowDiff", "diff_table", "summarize_tables"]
 
 Key = tuple[Value, ...]
-
-
-class RowReader(Protocol):
-    def scan(self) -> dict[str, TableInfo]: ...
-
-    def rows(self, only: set[str]) -> Iterator[Row]: ...
 
 
 @dataclass(frozen=True)

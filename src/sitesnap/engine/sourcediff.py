@@ -2,7 +2,7 @@
 
 A files source is diffed as a tree (:func:`sitesnap.engine.browse.diff_trees`
 below the source's path).  A database source is read back from the stored
-copy, through the reader registered for its type in ``READERS``: the SQLite
+copy, through the row reader of its kind in the sources registry: the SQLite
 file (restored into a private temporary directory) or the plain-SQL dump
 (streamed from the repository, chunk by chunk).  Identical stored copies
 are reported unchanged without reading them.
@@ -11,72 +11,34 @@ are reported unchanged without reading them.
 from __future__ import annotations
 
 import io
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sitesnap.engine.blobstream import BlobReader
 from sitesnap.engine.browse import DiffEntry, diff_trees, find_node
-from sitesnap.engine.rowdiff import RowReader, TableDiff, TableRowDiff, diff_table, summarize_tables
+from sitesnap.engine.rowdiff import TableDiff, TableRowDiff, diff_table, summarize_tables
 from sitesnap.errors import UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node
 from sitesnap.repository.repository import Repository
-from sitesnap.sources.dumprows import DIALECTS, DumpDialect, Row, TableInfo
-from sitesnap.sources.sqliterows import SqliteRows
+from sitesnap.sources.kind import StreamSource, TreeSource
+from sitesnap.sources.registry import lookup
 
-__all__ = ["READERS", "SourceDiff", "diff_source"]
+__all__ = ["SourceDiff", "diff_source"]
 
 _READ_BLOCK = 1 << 20
 
 
-class DumpRowReader:
-    """A stored dump as a :class:`~sitesnap.engine.rowdiff.RowReader`: each pass streams it again."""
+def _opener(repo: Repository, node: Node) -> Callable[[], BinaryIO]:
+    """Opens the stored copy ``node`` from the start, in large reads, each time it is called."""
 
-    def __init__(self, dialect: DumpDialect, repo: Repository, node: Node) -> None:
-        self._dialect = dialect
-        self._repo = repo
-        self._node = node
-        self._tables: dict[str, TableInfo] | None = None
+    def open_copy() -> BinaryIO:
+        return io.BufferedReader(BlobReader(repo, node.content), _READ_BLOCK)
 
-    def _open(self) -> io.BufferedReader:
-        return io.BufferedReader(BlobReader(self._repo, self._node.content), _READ_BLOCK)
-
-    def scan(self) -> dict[str, TableInfo]:
-        if self._tables is None:
-            with self._open() as stream:
-                self._tables = self._dialect.scan(stream)
-        return self._tables
-
-    def rows(self, only: set[str]) -> Iterator[Row]:
-        if not only:
-            return
-        with self._open() as stream:
-            yield from self._dialect.rows(stream, only)
-
-
-def _sqlite_reader(repo: Repository, node: Node, workdir: Path) -> RowReader:
-    path = workdir / f"{len(list(workdir.iterdir()))}.sqlite"
-    with open(path, "wb") as out, io.BufferedReader(BlobReader(repo, node.content), _READ_BLOCK) as src:
-        shutil.copyfileobj(src, out, _READ_BLOCK)
-    return SqliteRows(path)
-
-
-def _dump_reader(kind: str) -> Callable[[Repository, Node, Path], RowReader]:
-    def make(repo: Repository, node: Node, _workdir: Path) -> RowReader:
-        return DumpRowReader(DIALECTS[kind], repo, node)
-
-    return make
-
-
-READERS: dict[str, Callable[[Repository, Node, Path], RowReader]] = {
-    "sqlite": _sqlite_reader,
-    "postgres": _dump_reader("postgres"),
-    "mysql": _dump_reader("mysql"),
-}
+    return open_copy
 
 
 @dataclass
@@ -118,17 +80,18 @@ def diff_source(repo: Repository, a: Snapshot, b: Snapshot, name: str, *, table:
         raise UsageError(f"source {name!r} is {rec_a.get('kind')} in {a.short_id} but {kind} in {b.short_id}")
     node_a, node_b = find_node(repo, a.tree, str(rec_a.get("path"))), find_node(repo, b.tree, path)
     result = SourceDiff(name, kind, path)
-    if kind == "files":
+    source_kind = lookup(kind)
+    if issubclass(source_kind, TreeSource):
         if table is not None:
             raise UsageError(f"--table needs a database source; {name!r} is a files source")
         result.files = list(diff_trees(repo, node_a.subtree, node_b.subtree, path))
         return result
-    make = READERS.get(kind)
-    if make is None:
+    if not issubclass(source_kind, StreamSource):
         raise UsageError(f"source {name!r} is of type {kind!r}, which has no row reader")
     with tempfile.TemporaryDirectory(prefix="sitesnap-diff-") as tmp:
-        reader_a = make(repo, node_a, Path(tmp))
-        reader_b = reader_a if node_a.content == node_b.content else make(repo, node_b, Path(tmp))
+        reader_a = source_kind.row_reader(_opener(repo, node_a), Path(tmp))
+        same = node_a.content == node_b.content
+        reader_b = reader_a if same else source_kind.row_reader(_opener(repo, node_b), Path(tmp))
         if table is not None:
             result.rows = diff_table(reader_a, reader_b, table, limit)
         else:

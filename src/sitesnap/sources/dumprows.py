@@ -23,13 +23,13 @@ source type to its dialect.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from sitesnap.sources.sqlvalues import Value, mysql_insert_values, pg_copy_values
 
-__all__ = ["DIALECTS", "DumpDialect", "MysqlDump", "PgDump", "Row", "TableInfo", "row_digest"]
+__all__ = ["DIALECTS", "DumpDialect", "DumpRows", "MysqlDump", "PgDump", "Row", "RowReader", "TableInfo", "row_digest"]
 
 Row = tuple[str, bytes, list[Value]]  # table, the row as dumped, its values
 _MAX_STATEMENT = 1 << 20
@@ -223,3 +223,32 @@ class MysqlDump:
 
 
 DIALECTS: dict[str, DumpDialect] = {"postgres": PgDump(), "mysql": MysqlDump()}
+
+
+class RowReader(Protocol):
+    """A stored database copy as tables and rows, for a row diff; each ``rows`` call is one pass."""
+
+    def scan(self) -> dict[str, TableInfo]: ...
+
+    def rows(self, only: set[str]) -> Iterator[Row]: ...
+
+
+class DumpRows:
+    """A stored dump as a :class:`RowReader`: every pass opens the stored copy again and streams it."""
+
+    def __init__(self, dialect: DumpDialect, open_copy: Callable[[], BinaryIO]) -> None:
+        self._dialect = dialect
+        self._open = open_copy
+        self._tables: dict[str, TableInfo] | None = None
+
+    def scan(self) -> dict[str, TableInfo]:
+        if self._tables is None:
+            with self._open() as stream:
+                self._tables = self._dialect.scan(stream)
+        return self._tables
+
+    def rows(self, only: set[str]) -> Iterator[Row]:
+        if not only:
+            return
+        with self._open() as stream:
+            yield from self._dialect.rows(stream, only)

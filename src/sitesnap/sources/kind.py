@@ -33,6 +33,7 @@ from sitesnap.progress import NULL_SINK, ProgressSink
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
 
 if TYPE_CHECKING:
+    from sitesnap.sources.dumprows import RowReader
     from sitesnap.sources.files import Excluder
 
 __all__ = [
@@ -183,6 +184,15 @@ class StreamSource(SourceKind):
     @abstractmethod
     def drop(self, target: str) -> None:
         """Remove a scratch target made by :meth:`scratch_target` (idempotent)."""
+
+    @classmethod
+    def row_reader(cls, open_copy: Callable[[], BinaryIO], workdir: Path) -> RowReader:
+        """The tables and rows of a stored copy, for ``diff --source``; ``open_copy`` opens it anew each call.
+
+        ``workdir`` is a private temporary directory the reader may use while
+        the diff runs (a SQLite copy is restored there to be queried).
+        """
+        raise SourceError(f"a {cls.type} source cannot be diffed row by row")
 
     def set_aside(self, target: str) -> str:
         """Move a damaged ``target`` out of the way; returns where it went (only if ``restores_damaged``)."""

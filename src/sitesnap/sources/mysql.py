@@ -56,6 +56,7 @@ from sitesnap.sources.dbtool import (
 )
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url, public_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import mariadb_sandbox_flag
+from sitesnap.sources.dumprows import DumpRows, MysqlDump, RowReader
 from sitesnap.sources.dumpscan import MysqlDumpScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
 from sitesnap.sources.mysqlobjects import swap_tables
@@ -241,6 +242,11 @@ class MysqlSource(StreamSource):
 
     def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
         return url_text(self.url.with_database(rename(self.url.database)))
+
+    @classmethod
+    def row_reader(cls, open_copy: Callable[[], BinaryIO], workdir: Path) -> RowReader:
+        """The stored dump, streamed once per pass (one INSERT per row, as sitesnap dumps)."""
+        return DumpRows(MysqlDump(), open_copy)
 
     def drop(self, target: str) -> None:
         """``DROP DATABASE IF EXISTS`` ``target``."""

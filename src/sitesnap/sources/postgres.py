@@ -52,6 +52,7 @@ from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetS
 from sitesnap.sources.dbtool import ProcessStream, ToolProcess, feed_dump
 from sitesnap.sources.dburl import DatabaseURL, parse_database_url, public_url, url_text, url_with_secret
 from sitesnap.sources.dumpguard import PsqlRestricted, require_psql_restrict
+from sitesnap.sources.dumprows import DumpRows, PgDump, RowReader
 from sitesnap.sources.dumpscan import PgPlainScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
 from sitesnap.sources.pgclient import (
@@ -260,6 +261,11 @@ class PostgresSource(StreamSource):
 
     def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
         return url_text(self.url.with_database(rename(self.url.database)))
+
+    @classmethod
+    def row_reader(cls, open_copy: Callable[[], BinaryIO], workdir: Path) -> RowReader:
+        """The stored plain-SQL dump, streamed once per pass (COPY blocks)."""
+        return DumpRows(PgDump(), open_copy)
 
     def drop(self, target: str) -> None:
         """``DROP DATABASE IF EXISTS`` ``target``, ending its sessions first."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -36,7 +37,9 @@ from typing import BinaryIO, ClassVar
 from sitesnap.errors import IntegrityError, RestoreError, SourceError
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture, RestoreReport, TargetState
+from sitesnap.sources.dumprows import RowReader
 from sitesnap.sources.kind import SourceSpec, StreamSource, Verification, absolute, compare_counts, spec_field
+from sitesnap.sources.sqliterows import SqliteRows
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["SqliteSource"]
@@ -220,6 +223,14 @@ class SqliteSource(StreamSource):
 
     def scratch_target(self, scratch: Path, rename: Callable[[str], str]) -> str:
         return str(scratch / self.section / self.entry())
+
+    @classmethod
+    def row_reader(cls, open_copy: Callable[[], BinaryIO], workdir: Path) -> RowReader:
+        """The stored file, copied into ``workdir`` and queried there."""
+        path = workdir / f"{len(list(workdir.iterdir()))}.sqlite"
+        with open(path, "wb") as out, open_copy() as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return SqliteRows(path)
 
     def drop(self, target: str) -> None:
         for suffix in ("", *_SIDECARS):
