@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from sitesnap.runtime.alerts.routing import (
     CatalogStateStore,
-    alert_after_run,
     alert_thresholds,
     build_router,
+    evaluate_site_alerts,
     run_alerts,
     test_channels,
 )
@@ -29,11 +29,11 @@ from sitesnap.runtime.status import site_status
 __all__ = [
     "CatalogStateStore",
     "RepositoryMeasure",
-    "alert_after_run",
     "alert_thresholds",
     "build_router",
     "collect_facts",
     "collect_metrics",
+    "evaluate_site_alerts",
     "measure_repository",
     "run_alerts",
     "site_status",

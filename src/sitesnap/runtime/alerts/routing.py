@@ -3,7 +3,7 @@
 ::
 
     run_alerts(catalog, cfgs, now)      -> [Notification]   (evaluate, de-duplicate, send)
-    alert_after_run(catalog, cfg)       -> [Notification]   (the runner, after every recorded run)
+    evaluate_site_alerts(catalog, cfg)       -> [Notification]   (the runner, after every recorded run)
     test_channels(cfg, channel)         -> [{channel, ok, error}]
 
 Alert state lives in the catalog (:class:`CatalogStateStore`), so every
@@ -44,8 +44,14 @@ from sitesnap.runtime.facts import Measure, collect_facts, measure_repository, u
 from sitesnap.runtime.lease import CatalogLease, describe_lease
 from sitesnap.secrets import resolve
 
-__all__ = ["CatalogStateStore", "alert_after_run", "alert_thresholds", "build_router", "run_alerts",
-           "test_channels"]
+__all__ = [
+    "CatalogStateStore",
+    "alert_thresholds",
+    "build_router",
+    "evaluate_site_alerts",
+    "run_alerts",
+    "test_channels",
+]
 
 _log = logging.getLogger(__name__)
 # One evaluation (listing the repositories, sending through every channel) fits well within this.
@@ -172,7 +178,7 @@ def run_alerts(catalog: Catalog, site_cfgs: Iterable[SiteConfig], now: datetime 
     return sent
 
 
-def alert_after_run(catalog: Catalog, cfg: SiteConfig) -> list[Notification]:
+def evaluate_site_alerts(catalog: Catalog, cfg: SiteConfig) -> list[Notification]:
     """Evaluate the site's alerts after a run was recorded; never raises (a run's verdict stands).
 
     A misconfigured channel or an unreachable catalog is logged; the next

@@ -90,7 +90,7 @@ def run_job(
     is :class:`RepositoryLocked`.  Raises :class:`UsageError` (nothing
     recorded) for an unknown kind or repository, :class:`CatalogError` when the
     catalog is unusable; ``KeyboardInterrupt`` is recorded as cancelled and re-raised.
-    Alerts are evaluated after the run is closed (:func:`alert_after_run`), so
+    Alerts are evaluated after the run is closed (:func:`evaluate_site_alerts`), so
     the run's outcome is among the facts; the notifications go into the
     returned result's ``notifications``.
     """
@@ -110,9 +110,9 @@ def run_job(
     closing = _Closing(catalog, recorder, kind, run.id, ctx, actor or triggered_by)
     result = _execute(job, ctx, run, closing, lock_wait)
     if job.alerts:
-        from sitesnap.runtime.alerts.routing import alert_after_run
+        from sitesnap.runtime.alerts.routing import evaluate_site_alerts
 
-        notes = alert_after_run(catalog, site_cfg)
+        notes = evaluate_site_alerts(catalog, site_cfg)
         result.result["notifications"] = [{"rule": n.rule, "kind": n.kind.value,
                                            "deliveries": [d.channel for d in n.deliveries if d.ok]} for n in notes]
     return result
