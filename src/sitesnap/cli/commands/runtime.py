@@ -200,11 +200,21 @@ def runs(app: AppContext, kind: str | None, status: str | None, limit: int) -> N
     if not page.items:
         out.always("no runs recorded")
         return
+    out.always(f"{'RUN':<8}  {'CREATED':<19}  {'KIND':<8} {'STATUS':<10} {'TRIGGER':<9} {'TOOK':>7}  ERROR")
     for r in page.items:
         took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at and r.started_at else ""
-        error = f"  {r.error_code}: {r.error_message}" if r.error_message else ""
+        error = f"  {_error_text(r.error_code, r.error_message)}" if r.error_message else ""
         out.always(f"{r.id[:8]}  {r.created_at.astimezone():%Y-%m-%d %H:%M:%S}  {r.kind:<8} {r.status:<10} "
                    f"{r.triggered_by:<9} {took:>7}{error}")
+
+
+def _error_text(code: str | None, message: str) -> str:
+    """``code: message``, without saying the code twice when the message starts with it
+    (``interrupted: run abandoned...``, not ``interrupted: Interrupted: run abandoned...``)."""
+    if not code:
+        return message
+    head, sep, rest = message.partition(": ")
+    return f"{code}: {rest if sep and head.lower() == code.lower() else message}"
 
 
 COMMANDS = [scheduler, worker, trigger, catalog_group, runs]
