@@ -13,11 +13,21 @@ import click
 
 from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 
-# The scheduled job names of sitesnap.config (kept here so that starting the CLI
-# does not load the config models; tests/test_docs.py checks they agree).
-JOBS = ("incremental", "full", "prune", "check", "drill")
+__all__ = ["COMMANDS", "ScheduledJob"]
 
-__all__ = ["COMMANDS"]
+
+class ScheduledJob(click.ParamType):
+    """A ``[schedule]`` job name, checked against :data:`sitesnap.config.JOBS` (the one list of them)
+    only when given, so starting the CLI does not load the configuration models."""
+
+    name = "job"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from sitesnap.config import JOBS
+
+        if value in JOBS:
+            return str(value)
+        self.fail(f"{value!r} is not a scheduled job; use one of: {', '.join(JOBS)}", param, ctx)
 
 
 def _show_run(app: AppContext, result: Any) -> None:
@@ -32,8 +42,8 @@ def _show_run(app: AppContext, result: Any) -> None:
 
 
 @click.command()
-@click.option("--once", "once", type=click.Choice(JOBS), metavar="JOB",
-              help=f"Run one scheduled job now and exit ({', '.join(JOBS)}).")
+@click.option("--once", "once", type=ScheduledJob(), metavar="JOB",
+              help="Run one [schedule] job (by its name, e.g. incremental) now and exit.")
 @click.option("--grace", default="1h", show_default=True, metavar="DURATION",
               help="How late a missed job may still run (also on start after downtime).")
 @click.option("--realtime-window", default=60.0, show_default=True, metavar="SECONDS",
