@@ -7,7 +7,7 @@ calls one runtime function and renders what it returns.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,7 +16,13 @@ from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 __all__ = ["COMMANDS", "ScheduledJob"]
 
 
-class ScheduledJob(click.ParamType):
+if TYPE_CHECKING:
+    _Param = click.ParamType[str, Any]
+else:  # click before 8.2 has no generic ParamType
+    _Param = click.ParamType
+
+
+class ScheduledJob(_Param):
     """A ``[schedule]`` job name, checked against :data:`sitesnap.config.JOBS` (the one list of them)
     only when given, so starting the CLI does not load the configuration models."""
 
