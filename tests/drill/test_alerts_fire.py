@@ -7,6 +7,10 @@ Nobody runs ``sitesnap alert check`` here; the webhook is a real HTTP server on 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -141,3 +145,24 @@ def test_a_failed_cli_check_is_a_recorded_run_and_alerts(tmp_path: Path, run_cli
     finally:
         catalog.close()
     assert run.status == "failed" and run.error_code == "integrity" and run.triggered_by == "cli"
+
+
+def test_serve_without_a_scheduler_fires_the_rpo_alert(tmp_path: Path, receiver: Any) -> None:
+    cfg = write_site(tmp_path / "site", hook=receiver.url("/hook"))
+    record_backup(cfg.runtime.catalog_url, "completed", datetime.now(UTC) - timedelta(days=2))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sitesnap = str(Path(sys.executable).with_name("sitesnap"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen([sitesnap, "-c", str(cfg.path), "serve", "--no-scheduler", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not hooks(receiver) and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert hooks(receiver) == [("firing", "rpo_exceeded")], (tmp_path / "serve.log").read_text()

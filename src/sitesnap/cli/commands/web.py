@@ -53,7 +53,8 @@ def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str 
     """Serve the REST API, the console and /metrics (development server).
 
     Runs the site's schedule in the same process unless a broker is
-    configured or --no-scheduler is given.  For production, run
+    configured or --no-scheduler is given; without it, the site's alerts are
+    still evaluated every minute here.  For production, run
     gunicorn 'sitesnap.web:create_app("sitesnap.toml")' (docs/deployment.md).
     """
     from werkzeug.serving import run_simple
@@ -61,12 +62,18 @@ def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str 
     cfg = app.site(required=True)
     factory = importlib.import_module(APP_FACTORY).create_app
     web_app = factory(cfg, catalog_url=catalog_url)
-    scheduler = None
+    catalog = web_app.extensions["sitesnap"].catalog
+    scheduler: Any = None
+    timer: Any = None
     if not cfg.runtime.broker and not no_scheduler:
         from sitesnap.runtime.scheduler import SiteScheduler
 
-        scheduler = SiteScheduler(cfg, web_app.extensions["sitesnap"].catalog)
+        scheduler = SiteScheduler(cfg, catalog)
         scheduler.start()
+    else:  # the scheduler's timer evaluates alerts; without it, this process does
+        from sitesnap.runtime.alerts.timer import AlertTimer
+
+        timer = AlertTimer(cfg, lambda: catalog).start()
     listen_host = host or cfg.web.host
     listen_port = port or cfg.web.port
     tls = (str(cfg.web.tls_cert), str(cfg.web.tls_key)) if cfg.web.tls_cert and cfg.web.tls_key else None
@@ -78,6 +85,8 @@ def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str 
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if timer is not None:
+            timer.stop(wait=False)
 
 
 @click.group()
