@@ -44,9 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -62,6 +60,7 @@ from sitesnap.catalog import Catalog
 from sitesnap.config import Schedule, SiteConfig
 from sitesnap.errors import AlreadyRunning, SitesnapError, UsageError
 from sitesnap.runtime.alerts.timer import ALERT_INTERVAL, AlertTimer
+from sitesnap.runtime.firelog import FireLog
 from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest, socket_path
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
 from sitesnap.runtime.jobs.filelock import describe_holder
@@ -104,17 +103,22 @@ def site_zone(cfg: SiteConfig) -> tzinfo:
     return local or UTC
 
 
+# What each [schedule] job runs: its job kind and parameters.
+_REQUESTS: Mapping[str, Callable[[Schedule], tuple[str, dict[str, Any]]]] = {
+    "incremental": lambda schedule: ("backup", {"type": "incremental"}),
+    "full": lambda schedule: ("backup", {"type": "full"}),
+    "check": lambda schedule: ("check", {"read_data": True, "subset": schedule.read_data_fraction}),
+    "prune": lambda schedule: ("forget", {"prune": True}),
+    "drill": lambda schedule: ("drill", {}),
+}
+
+
 def job_request(job: str, schedule: Schedule) -> tuple[str, dict[str, Any]]:
     """The run kind and parameters of a schedule entry."""
-    if job in ("incremental", "full"):
-        return "backup", {"type": job}
-    if job == "check":
-        return "check", {"read_data": True, "subset": schedule.read_data_fraction}
-    if job == "prune":
-        return "forget", {"prune": True}
-    if job == "drill":
-        return "drill", {}
-    raise UsageError(f"unknown scheduled job {job!r}", hint="Jobs: incremental, full, prune, check, drill.")
+    request = _REQUESTS.get(job)
+    if request is None:
+        raise UsageError(f"unknown scheduled job {job!r}", hint=f"Jobs: {', '.join(_REQUESTS)}.")
+    return request(schedule)
 
 
 def build_triggers(schedule: Schedule, zone: tzinfo) -> dict[str, CronTrigger]:
@@ -164,30 +168,6 @@ def scheduler_lock(cfg: SiteConfig) -> FileLock:
     return FileLock(Path(cfg.runtime.state_dir) / f"scheduler-{cfg.site.name}.lock", site=cfg.site.name)
 
 
-class _FireLog:
-    """The last fire time of each job, in a JSON file written atomically; thread-safe."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def load(self) -> dict[str, datetime]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {job: datetime.fromisoformat(text) for job, text in data.items()}
-        except (OSError, ValueError, AttributeError, TypeError):
-            return {}
-
-    def mark(self, job: str, when: datetime) -> None:
-        with self._lock:
-            data = {k: v.isoformat() for k, v in self.load().items()}
-            data[job] = when.isoformat()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
-
-
 class SiteScheduler:
     """Runs (or enqueues) a site's scheduled jobs until :meth:`shutdown`.
 
@@ -210,7 +190,7 @@ class SiteScheduler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.dispatch: Dispatch = dispatch or self._default_dispatch()
         self.zone = site_zone(cfg)
-        self.fire_log = _FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
+        self.fire_log = FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
         self._lock = scheduler_lock(cfg)
         self._lease = CatalogLease(catalog, f"scheduler:{cfg.site.name}", SCHEDULER_LEASE)
         self._alerts = AlertTimer(cfg, lambda: catalog, interval=alert_interval)
