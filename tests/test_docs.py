@@ -39,10 +39,16 @@ def test_readme_names_the_two_commands() -> None:
 
 
 def test_cli_job_names_match_the_config() -> None:
-    from sitesnap.cli.commands.runtime import JOBS as CLI_JOBS
+    import click
+    import pytest
+
+    from sitesnap.cli.commands.runtime import ScheduledJob
     from sitesnap.config import JOBS
 
-    assert CLI_JOBS == JOBS
+    job = ScheduledJob()
+    assert [job.convert(name, None, None) for name in JOBS] == list(JOBS)
+    with pytest.raises(click.BadParameter, match=f"use one of: {', '.join(JOBS)}"):
+        job.convert("hourly", None, None)
 
 
 def test_cli_reference_shows_the_help_options_each_command_accepts() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from sitesnap.runtime.jobs import KINDS
+
 from .conftest import CONSOLE_DIR, ORDERS, SITE, ApiClient, Console, Served, pg_url
 
 pytestmark = pytest.mark.browser
@@ -201,6 +203,9 @@ def test_dashboard_runs_and_audit_pages(console: Console, served: Served) -> Non
     page.locator("[data-test=run-row]").first.wait_for()
     kinds = page.inner_text("[data-test=runs-table]")
     assert "Backup" in kinds and "Restore" in kinds
+    page.locator("[data-test=filter-kind] option[value=drill]").wait_for(state="attached")
+    offered = page.eval_on_selector_all("[data-test=filter-kind] option", "els => els.map(e => e.value)")
+    assert offered == ["", *(k.name for k in KINDS)]  # "all", then the job kinds registry, in its order
     console.shot("runs")
     page.locator("[data-test=run-row] a").first.click()
     page.wait_for_selector("[data-test=run-progress][data-status=completed]")

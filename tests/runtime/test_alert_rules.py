@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sitesnap.runtime.alerts.rules import (
+    RULES,
     AlertThresholds,
     BackupRun,
     IntegrityResult,
@@ -273,3 +274,10 @@ def test_evaluate_is_deterministic() -> None:
     f = facts(run(FAIL, 1), run(FAIL, 2), repositories=(RepositoryUsage("a", 9, 10),))
     assert evaluate(f) == evaluate(f)
     assert {a.key for a in evaluate(f)} == {a.key for a in evaluate(f)}
+
+
+def test_every_rule_is_registered_once_and_can_be_disabled() -> None:
+    assert sorted(r.id for r in RULES) == sorted(RuleId)
+    f = facts(run(FAIL, 1), run(FAIL, 2), repositories=(RepositoryUsage("a", 9, 10),))
+    assert evaluate(f, AlertThresholds(disabled=frozenset(RuleId))) == []
+    assert {a.severity for a in evaluate(f)} == {r.severity for r in RULES if r.id in {a.rule for a in evaluate(f)}}

@@ -155,7 +155,7 @@ def test_killed_worker_leaves_a_failed_run_and_a_consistent_repository(make_site
 
 def test_unreachable_broker_is_one_clear_line(make_site, run_cli) -> None:
     site = make_site("blog", broker="redis://127.0.0.1:1/0")
-    for args in (("scheduler", "--once", "incremental"), ("worker",)):
+    for args in (("scheduler", "--once", "incremental"), ("worker",), ("scheduler",)):
         result = run_cli("-c", str(site.config_path), *args, password=None, timeout=60)
         assert result.code == 25, result.stderr
         first = result.stderr.splitlines()[0]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 
 from sitesnap.catalog import open_catalog
 from sitesnap.runtime.jobs import placeholder_id, rebuild_catalog, run_job
@@ -75,3 +78,21 @@ def test_cli_once_and_runs(make_site, run_cli) -> None:
     assert [(r["kind"], r["status"], r["triggered_by"]) for r in runs] == [
         ("backup", "failed", "cli"), ("backup", "completed", "cli")]
     assert runs[0]["error_code"] == "source" and runs[1]["id"] == summary["run_id"]
+
+
+def test_runs_has_a_header_and_says_interrupted_once(make_site, run_cli) -> None:
+    site = make_site("blog")
+    catalog = open_catalog(site.cfg.runtime.catalog_url)
+    try:
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+        catalog.start_run("backup", site="blog", repository="local", host=socket.gethostname(),
+                          pid=int(gone.stdout))  # its process has exited: abandoned
+    finally:
+        catalog.close()
+    listed = run_cli("-c", str(site.config_path), "runs", password=None)
+    assert listed.code == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split() == ["RUN", "CREATED", "KIND", "STATUS", "TRIGGER", "TOOK", "ERROR"]
+    assert "failed" in row and "interrupted: run abandoned: process" in row
+    assert "Interrupted:" not in row

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from runtime_sites import PASSWORD
+from runtime_sites import PASSWORD, write_site
 
 from sitesnap.catalog import open_catalog
 from sitesnap.config import Schedule
@@ -130,3 +130,27 @@ def test_ninety_days_keep_exactly_what_the_policy_keeps(make_site) -> None:
     assert sum(1 for kind, _ in expected if kind == "incremental") == 123
     assert survivors == expected
     repo.close()
+
+
+def test_one_scheduler_per_site_across_state_directories(tmp_path, run_cli) -> None:
+    shared = f"sqlite:///{tmp_path / 'shared-catalog.db'}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_site(tmp_path / "a", "blog", catalog_url=shared)
+    second = write_site(tmp_path / "b", "blog", catalog_url=shared)
+    assert first.cfg.runtime.state_dir != second.cfg.runtime.state_dir
+    catalog = open_catalog(shared)
+    sched = SiteScheduler(first.cfg, catalog)
+    try:
+        sched.start()
+        with pytest.raises(AlreadyRunning, match="a scheduler for site 'blog' is running"):
+            SiteScheduler(second.cfg, catalog).start()
+        other = run_cli("-c", str(second.config_path), "scheduler", password=None, timeout=60)
+        assert other.code == 26 and "a scheduler for site 'blog' is running" in other.stderr, other.stderr
+    finally:
+        sched.shutdown()
+    # Released on shutdown: the other configuration's scheduler may start now.
+    later = SiteScheduler(second.cfg, catalog)
+    later.start()
+    later.shutdown()
+    catalog.close()

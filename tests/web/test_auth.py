@@ -12,6 +12,8 @@ from flask import Flask
 from tests.web.conftest import ROLES, Site, bearer, join_jobs
 
 from sitesnap.catalog import role_at_least
+from sitesnap.config import JOBS
+from sitesnap.runtime.jobs import KINDS
 from sitesnap.web import create_app, requires, web_state
 from sitesnap.web.auth import PUBLIC, PUBLIC_METRICS, route_rule
 
@@ -34,6 +36,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/repositories", "viewer", None),
     ("GET", "/api/v1/drills", "viewer", None),
     ("POST", "/api/v1/drills", "operator", {"snapshot": "no-such-snapshot"}),
+    ("GET", "/api/v1/jobs", "viewer", None),
     ("GET", "/api/v1/metrics/summary", "viewer", None),
     ("GET", "/api/v1/audit", "viewer", None),
     ("GET", "/api/v1/openapi.json", "viewer", None),
@@ -283,3 +286,9 @@ def test_rate_limit_is_shared_through_the_brokers_redis(site: Site) -> None:
     assert clients[0].post("/api/v1/auth/login", json={"name": "ann", "password": "wrong"}).status_code == 429
     for app in (first, second):
         web_state(app).catalog.close()
+
+
+def test_job_names_come_from_the_registries(app: Flask, tokens: dict[str, str]) -> None:
+    answer = app.test_client().get("/api/v1/jobs", headers=bearer(tokens["viewer"]))
+    assert answer.status_code == 200
+    assert answer.get_json() == {"kinds": [k.name for k in KINDS], "scheduled": list(JOBS)}

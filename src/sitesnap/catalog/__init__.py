@@ -22,6 +22,7 @@ from sitesnap.catalog.catalog import (
     open_catalog,
 )
 from sitesnap.catalog.database import catalog_url, redact_url
+from sitesnap.catalog.leases import LeaseInfo, Leases
 from sitesnap.catalog.views import (
     AlertInfo,
     AuditEntry,
@@ -47,6 +48,8 @@ __all__ = [
     "Catalog",
     "ConfigInfo",
     "DrillInfo",
+    "LeaseInfo",
+    "Leases",
     "Page",
     "RunInfo",
     "TokenInfo",

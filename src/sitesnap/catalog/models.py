@@ -38,6 +38,7 @@ __all__ = [
     "BackupRecord",
     "Base",
     "DrillResult",
+    "Lease",
     "Run",
     "UTCDateTime",
     "User",
@@ -176,6 +177,25 @@ class AlertState(Base):
     since: Mapped[datetime]
     last_sent: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Lease(Base):
+    """A named lock with an expiry, shared by every process using the catalog.
+
+    ``name`` says what it guards (``scheduler:<site>``, ``alerts:<site>``);
+    ``holder`` is unique per holding object; ``host`` and ``pid`` let a
+    process on the same host take over from a holder that died.
+    """
+
+    __tablename__ = "leases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int | None] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class DrillResult(Base):

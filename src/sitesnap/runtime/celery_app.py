@@ -34,6 +34,7 @@ from kombu.connection import Connection
 from sitesnap.catalog import RUN_KINDS, Catalog, open_catalog
 from sitesnap.config import SiteConfig, load_config
 from sitesnap.errors import BrokerError, UsageError
+from sitesnap.runtime.alerts.timer import AlertTimer
 from sitesnap.runtime.jobs import reap_stale_runs, run_job
 
 __all__ = ["QUEUE", "TASK_NAME", "check_broker", "enqueue_job", "make_app", "run_worker"]
@@ -163,7 +164,10 @@ def run_worker(cfg: SiteConfig, *, concurrency: int = 1, name: str | None = None
 
     One task at a time in the worker process by default (``solo`` pool: a
     kill stops the backup with it); ``concurrency`` > 1 runs tasks in
-    threads.  Abandoned runs of the site are reaped first.
+    threads.  Abandoned runs of the site are reaped first; while it runs,
+    the site's alerts are evaluated on a timer (:class:`AlertTimer`), so the
+    RPO alert fires in a deployment whose only long-running processes are
+    workers.
     """
     broker = _site_broker(cfg)
     check_broker(broker)
@@ -177,5 +181,9 @@ def run_worker(cfg: SiteConfig, *, concurrency: int = 1, name: str | None = None
     if concurrency > 1:
         pool = ["--pool=threads", f"--concurrency={concurrency}"]
     hostname = name or f"sitesnap-{os.getpid()}@{socket.gethostname()}"
-    app.worker_main(["worker", *pool, "-Q", QUEUE, "-n", hostname, f"--loglevel={loglevel}",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    timer = AlertTimer(cfg, lambda: open_catalog(cfg.runtime.catalog_url), owns_catalog=True).start()
+    try:
+        app.worker_main(["worker", *pool, "-Q", QUEUE, "-n", hostname, f"--loglevel={loglevel}",
+                         "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    finally:
+        timer.stop(wait=False)

@@ -8,10 +8,18 @@ for Celery workers (:mod:`sitesnap.runtime.celery_app`).
 
 Guarantees:
 
-* **One scheduler per site and machine**: an exclusive file lock in the state
-  directory, held for the process lifetime; a second one raises
-  :class:`AlreadyRunning`.  The lock dies with its process, so a crash never
-  leaves it stale.
+* **One scheduler per site**: an exclusive file lock in the state directory,
+  held for the process lifetime, and the catalog lease ``scheduler:<site>``
+  (renewed every few seconds), so a second scheduler of the same site — on
+  this machine, from another state directory, or on another host sharing the
+  catalog — raises :class:`AlreadyRunning`.  Neither outlives its process
+  for long: the file lock dies with it, the lease is taken over at once on
+  the same host and after it expires elsewhere.
+* **A reachable broker**: with ``[runtime] broker`` set, a scheduler that
+  cannot reach it refuses to start (:class:`BrokerError`), as a worker does.
+* **Alerts on a clock**: the site's alerts are evaluated every
+  ``alert_interval`` seconds (:class:`AlertTimer`), so the RPO alert fires
+  although no run is recorded.
 * **No overlap**: ``max_instances=1`` per job, and the run lock of
   :func:`run_job` per repository across jobs and processes.
 * **Misfires**: a fire up to ``grace`` late still runs; several missed fires
@@ -36,9 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -53,10 +59,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sitesnap.catalog import Catalog
 from sitesnap.config import Schedule, SiteConfig
 from sitesnap.errors import AlreadyRunning, SitesnapError, UsageError
+from sitesnap.runtime.alerts.timer import ALERT_INTERVAL, AlertTimer
+from sitesnap.runtime.firelog import FireLog
 from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest, socket_path
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
 from sitesnap.runtime.jobs.filelock import describe_holder
 from sitesnap.runtime.jobs.kinds import repository_password
+from sitesnap.runtime.lease import CatalogLease, describe_lease
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -79,6 +88,8 @@ SCHEDULED_LOCK_WAIT = 600.0
 HANDOFF_LOCK_WAIT = 30.0
 REALTIME_POLL_SECONDS = 5.0
 REAP_SECONDS = 60.0
+SCHEDULER_LEASE = timedelta(seconds=90)
+LEASE_RENEW_SECONDS = 20.0
 
 # (kind, params) for a job name; ``dispatch(job, kind, params)`` runs or enqueues it.
 Dispatch = Callable[[str, str, dict[str, Any]], Any]
@@ -92,17 +103,22 @@ def site_zone(cfg: SiteConfig) -> tzinfo:
     return local or UTC
 
 
+# What each [schedule] job runs: its job kind and parameters.
+_REQUESTS: Mapping[str, Callable[[Schedule], tuple[str, dict[str, Any]]]] = {
+    "incremental": lambda schedule: ("backup", {"type": "incremental"}),
+    "full": lambda schedule: ("backup", {"type": "full"}),
+    "check": lambda schedule: ("check", {"read_data": True, "subset": schedule.read_data_fraction}),
+    "prune": lambda schedule: ("forget", {"prune": True}),
+    "drill": lambda schedule: ("drill", {}),
+}
+
+
 def job_request(job: str, schedule: Schedule) -> tuple[str, dict[str, Any]]:
     """The run kind and parameters of a schedule entry."""
-    if job in ("incremental", "full"):
-        return "backup", {"type": job}
-    if job == "check":
-        return "check", {"read_data": True, "subset": schedule.read_data_fraction}
-    if job == "prune":
-        return "forget", {"prune": True}
-    if job == "drill":
-        return "drill", {}
-    raise UsageError(f"unknown scheduled job {job!r}", hint="Jobs: incremental, full, prune, check, drill.")
+    request = _REQUESTS.get(job)
+    if request is None:
+        raise UsageError(f"unknown scheduled job {job!r}", hint=f"Jobs: {', '.join(_REQUESTS)}.")
+    return request(schedule)
 
 
 def build_triggers(schedule: Schedule, zone: tzinfo) -> dict[str, CronTrigger]:
@@ -152,30 +168,6 @@ def scheduler_lock(cfg: SiteConfig) -> FileLock:
     return FileLock(Path(cfg.runtime.state_dir) / f"scheduler-{cfg.site.name}.lock", site=cfg.site.name)
 
 
-class _FireLog:
-    """The last fire time of each job, in a JSON file written atomically; thread-safe."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def load(self) -> dict[str, datetime]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {job: datetime.fromisoformat(text) for job, text in data.items()}
-        except (OSError, ValueError, AttributeError, TypeError):
-            return {}
-
-    def mark(self, job: str, when: datetime) -> None:
-        with self._lock:
-            data = {k: v.isoformat() for k, v in self.load().items()}
-            data[job] = when.isoformat()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
-
-
 class SiteScheduler:
     """Runs (or enqueues) a site's scheduled jobs until :meth:`shutdown`.
 
@@ -188,7 +180,8 @@ class SiteScheduler:
     def __init__(self, cfg: SiteConfig, catalog: Catalog, *, dispatch: Dispatch | None = None,
                  grace: timedelta = DEFAULT_GRACE, realtime_window: float | None = None,
                  realtime_poll: float = REALTIME_POLL_SECONDS,
-                 clock: Callable[[], datetime] | None = None, config_digest: str | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, config_digest: str | None = None,
+                 alert_interval: float = ALERT_INTERVAL) -> None:
         self.cfg = cfg
         self.catalog = catalog
         self.grace = grace
@@ -197,8 +190,10 @@ class SiteScheduler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.dispatch: Dispatch = dispatch or self._default_dispatch()
         self.zone = site_zone(cfg)
-        self.fire_log = _FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
+        self.fire_log = FireLog(Path(cfg.runtime.state_dir) / f"schedule-{cfg.site.name}.json")
         self._lock = scheduler_lock(cfg)
+        self._lease = CatalogLease(catalog, f"scheduler:{cfg.site.name}", SCHEDULER_LEASE)
+        self._alerts = AlertTimer(cfg, lambda: catalog, interval=alert_interval)
         self.config_digest = config_digest or (file_digest(cfg.path) if cfg.path is not None else None)
         self._handoff: HandoffServer | None = None
         self._aps: BackgroundScheduler | None = None
@@ -292,20 +287,37 @@ class SiteScheduler:
     # --- life cycle -------------------------------------------------------------
 
     def start(self) -> list[str]:
-        """Take the site's scheduler lock and start firing; returns the jobs run at once as missed.
+        """Take the site's scheduler lock and lease and start firing; returns the jobs run at once as missed.
 
-        Raises :class:`AlreadyRunning` when another scheduler holds the lock.
+        Raises :class:`AlreadyRunning` when another scheduler of the site
+        runs, :class:`BrokerError` when the configured broker is unreachable.
         """
+        if self.cfg.runtime.broker:
+            from sitesnap.runtime.celery_app import check_broker
+
+            check_broker(self.cfg.runtime.broker)
         try:
             self._lock.acquire()
         except LockBusy as busy:
             raise AlreadyRunning(f"a scheduler for site {self.cfg.site.name!r} is running "
                                  f"({describe_holder(busy.holder)})") from None
         try:
+            if not self._lease.try_acquire():
+                raise AlreadyRunning(f"a scheduler for site {self.cfg.site.name!r} is running "
+                                     f"({describe_lease(self._lease.holder_info())}, same catalog)")
             return self._start()
         except BaseException:
+            self._lease.release()
             self._lock.release()
             raise
+
+    def _renew(self) -> None:
+        try:
+            if not self._lease.renew():
+                log.error("schedule: lost the scheduler lease of site %s to %s", self.cfg.site.name,
+                          describe_lease(self._lease.holder_info()))
+        except Exception:
+            log.exception("schedule: could not renew the scheduler lease")
 
     def _start(self) -> list[str]:
         jobs = self.jobs()
@@ -326,8 +338,10 @@ class SiteScheduler:
                     name="realtime triggers")
         aps.add_job(self._reap, IntervalTrigger(seconds=REAP_SECONDS), id="reap", name="abandoned runs",
                     next_run_time=now)
+        aps.add_job(self._renew, IntervalTrigger(seconds=LEASE_RENEW_SECONDS), id="lease", name="scheduler lease")
         aps.start()
         self._aps = aps
+        self._alerts.start()
         self._start_handoff()
         for job in missed:
             log.info("schedule: %s was missed while stopped; running it now", job)
@@ -350,11 +364,13 @@ class SiteScheduler:
         """
         if self._handoff is not None:
             self._handoff.close(wait=False)
+        self._alerts.stop(wait=wait)
         if self._aps is not None:
             self._aps.shutdown(wait=wait)
             self._aps = None
         if self._handoff is not None and wait:
             self._handoff.close(wait=True)
             self._handoff = None
+        self._lease.release()
         self._lock.release()
         self._stopped.set()

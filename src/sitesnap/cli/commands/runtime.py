@@ -7,17 +7,33 @@ calls one runtime function and renders what it returns.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 
-# The scheduled job names of sitesnap.config (kept here so that starting the CLI
-# does not load the config models; tests/test_docs.py checks they agree).
-JOBS = ("incremental", "full", "prune", "check", "drill")
+__all__ = ["COMMANDS", "ScheduledJob"]
 
-__all__ = ["COMMANDS"]
+
+if TYPE_CHECKING:
+    _Param = click.ParamType[str, Any]
+else:  # click before 8.2 has no generic ParamType
+    _Param = click.ParamType
+
+
+class ScheduledJob(_Param):
+    """A ``[schedule]`` job name, checked against :data:`sitesnap.config.JOBS` (the one list of them)
+    only when given, so starting the CLI does not load the configuration models."""
+
+    name = "job"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from sitesnap.config import JOBS
+
+        if value in JOBS:
+            return str(value)
+        self.fail(f"{value!r} is not a scheduled job; use one of: {', '.join(JOBS)}", param, ctx)
 
 
 def _show_run(app: AppContext, result: Any) -> None:
@@ -32,8 +48,8 @@ def _show_run(app: AppContext, result: Any) -> None:
 
 
 @click.command()
-@click.option("--once", "once", type=click.Choice(JOBS), metavar="JOB",
-              help=f"Run one scheduled job now and exit ({', '.join(JOBS)}).")
+@click.option("--once", "once", type=ScheduledJob(), metavar="JOB",
+              help="Run one [schedule] job (by its name, e.g. incremental) now and exit.")
 @click.option("--grace", default="1h", show_default=True, metavar="DURATION",
               help="How late a missed job may still run (also on start after downtime).")
 @click.option("--realtime-window", default=60.0, show_default=True, metavar="SECONDS",
@@ -200,11 +216,21 @@ def runs(app: AppContext, kind: str | None, status: str | None, limit: int) -> N
     if not page.items:
         out.always("no runs recorded")
         return
+    out.always(f"{'RUN':<8}  {'CREATED':<19}  {'KIND':<8} {'STATUS':<10} {'TRIGGER':<9} {'TOOK':>7}  ERROR")
     for r in page.items:
         took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at and r.started_at else ""
-        error = f"  {r.error_code}: {r.error_message}" if r.error_message else ""
+        error = f"  {_error_text(r.error_code, r.error_message)}" if r.error_message else ""
         out.always(f"{r.id[:8]}  {r.created_at.astimezone():%Y-%m-%d %H:%M:%S}  {r.kind:<8} {r.status:<10} "
                    f"{r.triggered_by:<9} {took:>7}{error}")
+
+
+def _error_text(code: str | None, message: str) -> str:
+    """``code: message``, without saying the code twice when the message starts with it
+    (``interrupted: run abandoned...``, not ``interrupted: Interrupted: run abandoned...``)."""
+    if not code:
+        return message
+    head, sep, rest = message.partition(": ")
+    return f"{code}: {rest if sep and head.lower() == code.lower() else message}"
 
 
 COMMANDS = [scheduler, worker, trigger, catalog_group, runs]

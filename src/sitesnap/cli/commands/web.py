@@ -59,21 +59,28 @@ def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str 
 
     Listens on 127.0.0.1:8470 unless --host/--port or [web] say otherwise.
     Runs the site's schedule in the same process unless a broker is
-    configured or --no-scheduler is given (docs/deployment.md).
+    configured or --no-scheduler is given; without it, the site's alerts are
+    still evaluated every minute here (docs/deployment.md).
     """
     cfg = app.site(required=True)
     server = importlib.import_module(SERVER)
     tls = (cfg.web.tls_cert, cfg.web.tls_key) if cfg.web.tls_cert and cfg.web.tls_key else None
     listen = server.Listen(host or cfg.web.host, port or cfg.web.port, threads=threads, debug=debug, tls=tls)
     web_app = importlib.import_module(APP_FACTORY).create_app(cfg, catalog_url=catalog_url)
+    catalog = web_app.extensions["sitesnap"].catalog
     if (warning := server.console_warning()) is not None:
         app.output.warn(warning)
-    scheduler = None
+    scheduler: Any = None
+    timer: Any = None
     if not cfg.runtime.broker and not no_scheduler:
         from sitesnap.runtime.scheduler import SiteScheduler
 
-        scheduler = SiteScheduler(cfg, web_app.extensions["sitesnap"].catalog)
+        scheduler = SiteScheduler(cfg, catalog)
         scheduler.start()
+    else:  # the scheduler's timer evaluates alerts; without it, this process does
+        from sitesnap.runtime.alerts.timer import AlertTimer
+
+        timer = AlertTimer(cfg, lambda: catalog).start()
 
     def announce(url: str) -> None:
         app.output.always(f"serving site {cfg.site.name} on {url} with {'werkzeug (debug)' if debug else 'waitress'}"
@@ -84,6 +91,8 @@ def serve(app: AppContext, host: str | None, port: int | None, catalog_url: str 
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if timer is not None:
+            timer.stop(wait=False)
 
 
 @click.group()

@@ -29,19 +29,22 @@ The five rules (DESIGN.md §9):
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "RULES",
+    "RULE_SEVERITY",
     "Alert",
     "AlertKey",
     "AlertThresholds",
     "BackupRun",
     "IntegrityResult",
     "RepositoryUsage",
+    "Rule",
     "RuleId",
     "RunStatus",
     "Severity",
@@ -73,14 +76,6 @@ class Severity(StrEnum):
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-RULE_SEVERITY: Mapping[RuleId, Severity] = {
-    RuleId.CONSECUTIVE_FAILURES: Severity.CRITICAL,
-    RuleId.STORAGE_QUOTA: Severity.WARNING,
-    RuleId.SLOW_BACKUP: Severity.WARNING,
-    RuleId.INTEGRITY_FAILURE: Severity.CRITICAL,
-    RuleId.RPO_EXCEEDED: Severity.CRITICAL,
-}
 
 
 class RunStatus(StrEnum):
@@ -214,9 +209,9 @@ def evaluate(facts: SiteFacts, thresholds: AlertThresholds | None = None) -> lis
     """
     limits = thresholds or AlertThresholds()
     alerts: list[Alert] = []
-    for rule, check in _RULES:
-        if rule not in limits.disabled:
-            alerts.extend(check(facts, limits))
+    for rule in RULES:
+        if rule.id not in limits.disabled:
+            alerts.extend(rule.check(facts, limits))
     unique = {alert.key: alert for alert in alerts}
     return [unique[key] for key in sorted(unique, key=str)]
 
@@ -361,10 +356,21 @@ def _human(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-_RULES = (
-    (RuleId.CONSECUTIVE_FAILURES, consecutive_failures),
-    (RuleId.STORAGE_QUOTA, storage_quota),
-    (RuleId.SLOW_BACKUP, slow_backup),
-    (RuleId.INTEGRITY_FAILURE, integrity_failure),
-    (RuleId.RPO_EXCEEDED, rpo_exceeded),
+@dataclass(frozen=True)
+class Rule:
+    """One alert rule: its id, how urgent its alerts are, and the check that finds them."""
+
+    id: RuleId
+    severity: Severity
+    check: Callable[[SiteFacts, AlertThresholds], list[Alert]]
+
+
+# The rules, in evaluation order: a new rule is its RuleId, its check function and one entry here.
+RULES: tuple[Rule, ...] = (
+    Rule(RuleId.CONSECUTIVE_FAILURES, Severity.CRITICAL, consecutive_failures),
+    Rule(RuleId.STORAGE_QUOTA, Severity.WARNING, storage_quota),
+    Rule(RuleId.SLOW_BACKUP, Severity.WARNING, slow_backup),
+    Rule(RuleId.INTEGRITY_FAILURE, Severity.CRITICAL, integrity_failure),
+    Rule(RuleId.RPO_EXCEEDED, Severity.CRITICAL, rpo_exceeded),
 )
+RULE_SEVERITY: Mapping[RuleId, Severity] = {rule.id: rule.severity for rule in RULES}

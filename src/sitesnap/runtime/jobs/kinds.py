@@ -1,4 +1,4 @@
-"""The job kinds: one function per operation, looked up by name.
+"""The job context and the kinds that back up, restore and check (registered in :mod:`.registry`).
 
 Each job function takes a :class:`JobContext` and returns the run's result as
 JSON-ready data; it raises :class:`~sitesnap.errors.SitesnapError` to fail.
@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from sitesnap.catalog import Catalog
@@ -27,12 +26,10 @@ from sitesnap.progress import ProgressSink
 from sitesnap.repository.repository import Repository
 from sitesnap.runtime.jobs.records import record_fields
 
-__all__ = ["BACKUP_SNAPSHOT_TYPES", "LOCKED_KINDS", "JobContext", "JobFunction", "job_kinds", "open_site_repository",
-           "parse_time", "repository_password"]
+__all__ = ["BACKUP_SNAPSHOT_TYPES", "JobContext", "JobFunction", "available", "backup_job", "check_job",
+           "open_site_repository", "parse_time", "repository_password", "restore_job"]
 
 BACKUP_SNAPSHOT_TYPES = ("incremental", "full", "snapshot", "realtime")
-# Kinds that change the repository or the site: one at a time per (site, repository).
-LOCKED_KINDS = frozenset({"backup", "restore", "forget", "prune", "copy"})
 
 
 @dataclass
@@ -146,7 +143,7 @@ def backup_job(ctx: JobContext) -> dict[str, Any]:
             ctx.log(f"warning: {warning.path}: {warning.message}")
         ctx.log(f"snapshot {result.snapshot.short_id} ({snapshot_type}) saved in {result.duration:.2f}s")
         ctx.record(repo, result.snapshot.id, run_id=ctx.run_id)
-        if ctx.params.get("copy", True) and _available("sitesnap.engine.copy"):
+        if ctx.params.get("copy", True) and available("sitesnap.engine.copy"):
             _copy_after(ctx, repo, result.snapshot.id)
         if snapshot_type == "full":
             with repo.lock(operation="check after full backup"):
@@ -218,21 +215,6 @@ def check_job(ctx: JobContext) -> dict[str, Any]:
     return ctx.result
 
 
-def _available(module: str) -> bool:
+def available(module: str) -> bool:
+    """True when ``module`` is installed (a job kind needing it can run)."""
     return importlib.util.find_spec(module) is not None
-
-
-def job_kinds() -> Mapping[str, JobFunction]:
-    """The job kinds this installation can run, by name (read-only)."""
-    kinds: dict[str, JobFunction] = {"backup": backup_job, "restore": restore_job, "check": check_job}
-    if _available("sitesnap.engine.forget") and _available("sitesnap.repository.prune"):
-        from sitesnap.runtime.jobs.maintenance import copy_job, forget_job, prune_job
-
-        kinds.update(forget=forget_job, prune=prune_job)
-        if _available("sitesnap.engine.copy"):
-            kinds["copy"] = copy_job
-    if _available("sitesnap.engine.drill"):
-        from sitesnap.runtime.monitor import drill_job
-
-        kinds["drill"] = drill_job
-    return MappingProxyType(kinds)

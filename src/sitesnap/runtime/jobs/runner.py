@@ -25,8 +25,9 @@ from sitesnap.config import SiteConfig
 from sitesnap.errors import Interrupted, RepositoryLocked, SitesnapError, UsageError
 from sitesnap.progress import ProgressSink
 from sitesnap.runtime.jobs.filelock import FileLock, LockBusy, describe_holder
-from sitesnap.runtime.jobs.kinds import LOCKED_KINDS, JobContext, job_kinds
+from sitesnap.runtime.jobs.kinds import JobContext
 from sitesnap.runtime.jobs.recorder import RunRecorder
+from sitesnap.runtime.jobs.registry import JobKind, job_kind, job_kinds
 from sitesnap.runtime.jobs.stale import placeholder_id, reap_stale_runs
 
 __all__ = ["RunResult", "run_job", "run_lock"]
@@ -78,9 +79,10 @@ def run_job(
     triggered_by: str = "cli", sink: ProgressSink | None = None, run_id: str | None = None,
     actor: str = "", worker: str = "", password: str | None = None, lock_wait: float = 0.0,
 ) -> RunResult:
-    """Run one operation on a site and record it; never raises for the operation's own failure.
+    """Run one operation on a site, record it, then evaluate the site's alerts; never raises for
+    the operation's own failure.
 
-    ``params`` are the kind's parameters (see :mod:`.kinds`) plus
+    ``params`` are the kind's parameters (see :mod:`.registry`) plus
     ``repository`` (a repository name; default: the primary).  ``run_id``
     names a run already recorded as ``queued`` (by :func:`enqueue_job`).
     ``lock_wait`` is how long to wait for another operation on the same
@@ -88,41 +90,63 @@ def run_job(
     is :class:`RepositoryLocked`.  Raises :class:`UsageError` (nothing
     recorded) for an unknown kind or repository, :class:`CatalogError` when the
     catalog is unusable; ``KeyboardInterrupt`` is recorded as cancelled and re-raised.
+    Alerts are evaluated after the run is closed (:func:`evaluate_site_alerts`), so
+    the run's outcome is among the facts; the notifications go into the
+    returned result's ``notifications``.
     """
     params = dict(params or {})
-    kinds = job_kinds()
-    if kind not in kinds:
-        raise UsageError(f"unknown or unavailable job kind {kind!r}", hint=f"Available: {', '.join(sorted(kinds))}.")
+    job = job_kind(kind)
+    if job is None:
+        raise UsageError(f"unknown or unavailable job kind {kind!r}",
+                         hint=f"Available: {', '.join(sorted(job_kinds()))}.")
     repo_name = params.get("repository")
     repo_cfg = site_cfg.repository(str(repo_name)) if repo_name else site_cfg.primary
-    site = site_cfg.site.name
-    reap_stale_runs(catalog, site=site)
-    host, pid = socket.gethostname(), os.getpid()
-    if run_id is not None:
-        catalog.mark_run_started(run_id, worker=worker, host=host, pid=pid)
-        run = catalog.get_run(run_id)
-        assert run is not None
-    else:
-        run = catalog.start_run(kind, site=site, repository=repo_cfg.name, triggered_by=triggered_by, actor=actor,
-                                worker=worker, host=host, pid=pid)
+    reap_stale_runs(catalog, site=site_cfg.site.name)
+    run = _open_run(catalog, kind, site_cfg.site.name, repo_cfg.name, run_id, triggered_by, actor, worker)
     recorder = RunRecorder(catalog, run.id, sink)
-    recorder.log(f"{kind} of site {site} on repository {repo_cfg.name} ({triggered_by}"
+    recorder.log(f"{kind} of site {site_cfg.site.name} on repository {repo_cfg.name} ({triggered_by}"
                  f"{', ' + worker if worker else ''}, pid {os.getpid()})")
     ctx = JobContext(site_cfg, repo_cfg, params, catalog, run.id, recorder, recorder.log, password)
     closing = _Closing(catalog, recorder, kind, run.id, ctx, actor or triggered_by)
-    lock = run_lock(site_cfg, repo_cfg.name) if kind in LOCKED_KINDS else None
+    result = _execute(job, ctx, run, closing, lock_wait)
+    if job.alerts:
+        from sitesnap.runtime.alerts.routing import evaluate_site_alerts
+
+        notes = evaluate_site_alerts(catalog, site_cfg)
+        result.result["notifications"] = [{"rule": n.rule, "kind": n.kind.value,
+                                           "deliveries": [d.channel for d in n.deliveries if d.ok]} for n in notes]
+    return result
+
+
+def _open_run(catalog: Catalog, kind: str, site: str, repository: str, run_id: str | None, triggered_by: str,
+              actor: str, worker: str) -> RunInfo:
+    """Mark the queued run ``run_id`` started, or record a new running one."""
+    host, pid = socket.gethostname(), os.getpid()
+    if run_id is None:
+        return catalog.start_run(kind, site=site, repository=repository, triggered_by=triggered_by, actor=actor,
+                                 worker=worker, host=host, pid=pid)
+    catalog.mark_run_started(run_id, worker=worker, host=host, pid=pid)
+    run = catalog.get_run(run_id)
+    assert run is not None
+    return run
+
+
+def _execute(job: JobKind, ctx: JobContext, run: RunInfo, closing: _Closing, lock_wait: float) -> RunResult:
+    """Take the run lock if the kind needs it, run the job function, close the run however it ends."""
+    cfg, repo_name = ctx.cfg, ctx.repo_cfg.name
+    lock = run_lock(cfg, repo_name) if job.locked else None
     try:
         if lock is not None:
             try:
                 lock.acquire(wait=lock_wait)
             except LockBusy as busy:
                 raise RepositoryLocked(
-                    f"another operation on {site}/{repo_cfg.name} is running ({describe_holder(busy.holder)})",
+                    f"another operation on {cfg.site.name}/{repo_name} is running ({describe_holder(busy.holder)})",
                     hint="Wait for it to finish; see 'sitesnap runs'.") from None
-        if kind == "backup":
-            _placeholder(catalog, site_cfg, run, params, repo_cfg.url)
+        if job.placeholder:
+            _placeholder(ctx.catalog, cfg, run, dict(ctx.params), ctx.repo_cfg.url)
             closing.placeholder = True
-        result = kinds[kind](ctx)
+        result = job.function(ctx)
     except RepositoryLocked as exc:
         return closing("cancelled", exc)
     except SitesnapError as exc:
@@ -131,7 +155,7 @@ def run_job(
         closing("cancelled", Interrupted())
         raise
     except Exception as exc:
-        recorder.log("".join(traceback.format_exception(exc)).rstrip())
+        ctx.log("".join(traceback.format_exception(exc)).rstrip())
         return closing("failed", SitesnapError(f"internal error: {type(exc).__name__}: {exc}"))
     finally:
         if lock is not None:

@@ -1,4 +1,4 @@
-"""Sites, repositories, drills, metrics, audit, health and the Prometheus endpoint."""
+"""Sites, repositories, job kinds, drills, metrics, audit, health and the Prometheus endpoint."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from flask import Response
 
 from sitesnap import __version__
 from sitesnap.catalog import redact_url
-from sitesnap.config import SiteConfig
+from sitesnap.config import JOBS, SiteConfig
+from sitesnap.runtime.jobs import job_kinds
 from sitesnap.runtime.metrics import metrics_json, render_prometheus
 from sitesnap.web.audit import audit
 from sitesnap.web.auth import current_principal, public, public_if_metrics_public, requires
@@ -91,6 +92,16 @@ def start_drill(body: DrillIn) -> dict[str, Any]:
     run_id = state.start_job("drill", cfg, {"snapshot": body.snapshot}, principal.actor if principal else "")
     audit("drill.start", cfg.site.name, run_id=run_id, snapshot=body.snapshot)
     return {"run_id": run_id}
+
+
+@bp.get("/jobs")
+@bp.doc(summary="The job kinds this installation runs, and the [schedule] jobs", responses={  # type: ignore[arg-type]  # full OpenAPI response objects
+    200: {"description": "job names", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"kinds": {"type": "array", "items": {"type": "string"}},
+                                         "scheduled": {"type": "array", "items": {"type": "string"}}}}}}}})
+@requires("viewer")
+def list_jobs() -> dict[str, Any]:
+    return {"kinds": list(job_kinds()), "scheduled": list(JOBS)}
 
 
 @bp.get("/metrics/summary")
