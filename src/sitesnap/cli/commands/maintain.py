@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app, read_password_file
+from sitesnap.cli.context import AppContext, pass_app
 from sitesnap.cli.output import human_bytes
 from sitesnap.errors import UsageError
+
+if TYPE_CHECKING:
+    from sitesnap.engine.opening import PasswordSource, RepositoryTarget
 
 
 def _percent(value: str) -> float:
@@ -180,28 +183,26 @@ def _show_forget(app: AppContext, plan: Any, dry_run: bool) -> None:
     out.always(f"{len(plan.keep)} snapshot(s) kept, {len(plan.forget)} {verb}")
 
 
-def _password_for(app: AppContext, password_file: str | None, env: str, configured: str | None) -> str:
-    if password_file:
-        return read_password_file(password_file)
-    if env in os.environ:
-        return os.environ[env]
-    return configured if configured is not None else app.password()
+def _passwords(app: AppContext, password_file: str | None, env: str) -> list[PasswordSource]:
+    """The command's own password option and variable (``--from-password-file``, ...), then the usual."""
+    from sitesnap.engine.opening import password_file as from_file
+
+    return [from_file(password_file), lambda: os.environ.get(env), *app.password_sources()]
 
 
-def _target(app: AppContext, spec: str | None) -> tuple[str, dict[str, Any], str | None, str]:
-    """(url, options, configured password, display name) of a repository name or URL."""
-    from sitesnap.engine.opening import repository_target
+def _target(app: AppContext, spec: str | None) -> RepositoryTarget:
+    """The repository a name or URL gives (``None``: the one in use)."""
+    from sitesnap.engine.opening import target_of, url_target
 
     if spec is None:
-        return app.repository_url(), app.storage_options(), None, app.repository_url()
+        return app.target()
     cfg = app.site()
     if cfg is not None and any(r.name == spec for r in cfg.repositories):
-        url, options, password = repository_target(cfg.repository(spec))
-        return url, options, password, spec
+        return target_of(cfg.repository(spec))
     if "://" not in spec and not os.path.isabs(spec) and not os.path.exists(spec):
         known = ", ".join(r.name for r in cfg.repositories) if cfg is not None else "none (no site config)"
         raise UsageError(f"{spec!r} is neither a configured repository ({known}) nor an existing path")
-    return spec, {}, None, spec
+    return url_target(spec)
 
 
 @click.command()
@@ -220,13 +221,13 @@ def copy(app: AppContext, snapshot_ids: tuple[str, ...], from_spec: str | None, 
     and re-hashed with the destination's key.
     """
     from sitesnap.engine.copy import CopyOutcome, copy_snapshots, record_outcomes
-    from sitesnap.engine.opening import open_repository
+    from sitesnap.engine.opening import open_target
 
-    src_url, src_opts, src_pw, src_name = _target(app, from_spec)
-    dst_url, dst_opts, dst_pw, dst_name = _target(app, to_spec)
-    src = open_repository(src_url, _password_for(app, from_password_file, "SITESNAP_FROM_PASSWORD", src_pw), src_opts)
+    src_target, dst_target = _target(app, from_spec), _target(app, to_spec)
+    src_name, dst_name = src_target.name, dst_target.name
+    src = open_target(src_target, _passwords(app, from_password_file, "SITESNAP_FROM_PASSWORD"))
     try:
-        dst = open_repository(dst_url, _password_for(app, to_password_file, "SITESNAP_TO_PASSWORD", dst_pw), dst_opts)
+        dst = open_target(dst_target, _passwords(app, to_password_file, "SITESNAP_TO_PASSWORD"))
         try:
             with app.output.progress("copy") as sink:
                 result = copy_snapshots(src, dst, list(snapshot_ids) or None, sink=sink)
@@ -329,10 +330,9 @@ def repair_snapshots_cmd(app: AppContext, do_forget: bool, no_read_data: bool) -
 def init_like(app: AppContext, spec: str, password_file: str | None, url: str, kdf: dict[str, Any]) -> Any:
     """``init --copy-chunker-params-from SPEC``: a new repository at ``url`` sharing SPEC's blob IDs."""
     from sitesnap.engine.copy import init_with_params_of
-    from sitesnap.engine.opening import open_repository
+    from sitesnap.engine.opening import open_target
 
-    src_url, src_opts, src_pw, _ = _target(app, spec)
-    src = open_repository(src_url, _password_for(app, password_file, "SITESNAP_FROM_PASSWORD", src_pw), src_opts)
+    src = open_target(_target(app, spec), _passwords(app, password_file, "SITESNAP_FROM_PASSWORD"))
     try:
         password = app.password(confirm=True, prompt="New repository password")
         return init_with_params_of(src, url, password, app.storage_options(), kdf=kdf)

@@ -44,9 +44,11 @@ def _pct(value: float | None) -> str:
 @click.option("--snapshot", metavar="ID", help="Drill this snapshot instead of the latest.")
 @click.option("--keep", is_flag=True, help="Keep the scratch directory and databases for inspection.")
 @click.option("--read-data-subset", metavar="N%", help="Also read this share of the repository's packs.")
+@click.option("--repository", metavar="NAME",
+              help="Drill from this configured repository (default: the one -r names, or the primary).")
 @pass_app
 def drill(app: AppContext, site: str | None, snapshot: str | None, keep: bool,
-          read_data_subset: str | None) -> None:
+          read_data_subset: str | None, repository: str | None) -> None:
     """Restore the latest snapshot into scratch places, verify it and time it (the RTO).
 
     Files go to a temporary directory, SQLite to a temporary file, PostgreSQL
@@ -58,14 +60,15 @@ def drill(app: AppContext, site: str | None, snapshot: str | None, keep: bool,
 
     cfg = _site(app, site)
     out = app.output
-    params: dict[str, Any] = {"keep": keep}
+    repo_cfg = app.site_repository(cfg, repository)
+    params: dict[str, Any] = {"keep": keep, "repository": repo_cfg.name}
     if snapshot:
         params["snapshot"] = snapshot
     if read_data_subset:
         params["read_data_subset"] = read_data_subset
     with open_site_catalog(cfg) as catalog, out.progress("drill") as sink:
         result = run_job("drill", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                         password=app.password() if cfg.primary.password is None else None)
+                         password=app.job_password(repo_cfg))
     if out.json_mode:
         out.json_line({"message_type": "summary", **result.to_dict()})
     elif result.result.get("checks"):

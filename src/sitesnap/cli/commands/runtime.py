@@ -71,9 +71,10 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
                 return
             from sitesnap.runtime.jobs import run_job
 
+            repo_cfg = app.site_repository(cfg)
             with out.progress(once) as sink:
-                result = run_job(kind, cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                                 password=app.password() if cfg.primary.password is None else None)
+                result = run_job(kind, cfg, {**params, "repository": repo_cfg.name}, catalog=catalog,
+                                 triggered_by="cli", sink=sink, password=app.job_password(repo_cfg))
             _show_run(app, result)
             return
         sched = SiteScheduler(cfg, catalog, grace=parse_duration(grace), realtime_window=realtime_window,
@@ -168,8 +169,8 @@ def catalog_rebuild(app: AppContext, repository: str | None) -> None:
 
     cfg = app.site(required=True)
     with open_site_catalog(cfg) as catalog:
-        report = rebuild_catalog(cfg, catalog, repository=repository,
-                                 password=app.password() if cfg.primary.password is None else None)
+        repo_cfg = app.site_repository(cfg, repository)
+        report = rebuild_catalog(cfg, catalog, repository=repo_cfg.name, password=app.job_password(repo_cfg))
     out = app.output
     if out.json_mode:
         out.json({"message_type": "summary", **report.to_dict()})

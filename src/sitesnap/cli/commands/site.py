@@ -10,7 +10,8 @@ from rich.table import Table
 
 from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
-from sitesnap.errors import Interrupted, UsageError, error_from_dict
+from sitesnap.errors import Interrupted, UsageError
+from sitesnap.errorwire import error_from_dict
 
 
 def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool,
@@ -27,7 +28,9 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     if config_file and may_hand_off and _hand_off(app, config_file, params):
         return
     cfg = app.site(required=True)
-    password = app.password()
+    repo_cfg = app.site_repository(cfg)
+    params["repository"] = repo_cfg.name
+    password = app.job_password(repo_cfg)
     app.warm_up_key(password)  # the key derivation overlaps the imports below
     from sitesnap.runtime.jobs import run_job
 
@@ -36,6 +39,7 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
         run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink, password=password)
     _show_backup(app, run.to_dict(), snapshot_type, cfg.site.name, ran_in="cli")
     run.raise_for_error()
+    _raise_for_copies(run.result)
 
 
 def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool:
@@ -69,7 +73,18 @@ def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool
     _show_backup(app, result, str(params["type"]), handoff.site, ran_in="scheduler")
     if result.get("error"):
         raise error_from_dict(result["error"])
+    _raise_for_copies(result.get("result") or {})
     return True
+
+
+def _raise_for_copies(result: dict[str, Any]) -> None:
+    """A saved backup whose configured copy failed exits with :class:`~sitesnap.errors.CopyFailed`."""
+    if all(c.get("status") == "ok" for c in result.get("copies", [])):
+        return  # without importing the engine, which a handed-off backup does not load
+    from sitesnap.engine.copy import CopyOutcome, raise_for_failed_copies
+
+    outcomes = [CopyOutcome(**c) for c in result.get("copies", [])]
+    raise_for_failed_copies(outcomes, str(result.get("snapshot_id", "")))
 
 
 def _show_backup(app: AppContext, run: dict[str, Any], snapshot_type: str, site: str, *, ran_in: str) -> None:
@@ -116,6 +131,7 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
     from sitesnap.engine.site import plan_site_restore, select_snapshot
 
     cfg = app.site(required=True)
+    app.site_repository(cfg)  # -r must name one of the site's repositories
     out = app.output
     with app.open_repo() as repo:
         repo.load_index()
@@ -138,11 +154,12 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
                 raise UsageError("not confirmed; nothing was changed")
     from sitesnap.runtime.jobs import run_job
 
+    repo_cfg = app.site_repository(cfg)
     params = {"snapshot": snap.id, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
-              "safety": safety}
+              "safety": safety, "repository": repo_cfg.name}
     with open_site_catalog(cfg) as catalog, out.progress("restore") as sink:
         run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
-                      password=app.password())
+                      password=app.job_password(repo_cfg))
     run.raise_for_error()
     result = run.result
     if out.json_mode:
