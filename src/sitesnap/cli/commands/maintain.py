@@ -129,7 +129,7 @@ def forget(app: AppContext, snapshot_ids: tuple[str, ...], dry_run: bool, keep_l
     type forever); options replace single rules of it.  Only snapshot files
     are deleted; 'prune' (or --prune) frees the data.
     """
-    from sitesnap.engine.forget import override_policy, parse_max_age, plan_forget, policy_from_config
+    from sitesnap.engine.forget import forget_snapshots, override_policy, parse_max_age, policy_from_config
     from sitesnap.engine.retention import parse_duration
 
     flags = [keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within]
@@ -145,16 +145,9 @@ def forget(app: AppContext, snapshot_ids: tuple[str, ...], dry_run: bool, keep_l
     )
     out = app.output
     with app.open_repo() as repo:
-        if not dry_run:
-            from sitesnap.repository.prune import ensure_deletable
-
-            ensure_deletable(repo, "forget")
-        with repo.lock(exclusive=not dry_run, operation="forget"):
-            plan = plan_forget(repo, policy=policy, snapshot_refs=list(snapshot_ids) or None,
-                               site=cfg.site.name if cfg is not None else None)
-            if not dry_run:
-                plan.execute()
-        _show_forget(app, plan, dry_run)
+        result = forget_snapshots(repo, policy=policy, snapshot_refs=list(snapshot_ids) or None,
+                                  site=cfg.site.name if cfg is not None else None, dry_run=dry_run)
+        _show_forget(app, result)
         if then_prune:
             from sitesnap.repository.prune import prune as run_prune
 
@@ -163,12 +156,12 @@ def forget(app: AppContext, snapshot_ids: tuple[str, ...], dry_run: bool, keep_l
             _show_prune(app, pruned, dry_run)
 
 
-def _show_forget(app: AppContext, plan: Any, dry_run: bool) -> None:
+def _show_forget(app: AppContext, plan: Any) -> None:
     out = app.output
     if out.json_mode:
-        out.json_line({"message_type": "forget", "dry_run": dry_run, **plan.to_json()})
+        out.json_line({"message_type": "forget", "dry_run": plan.dry_run, **plan.to_json()})
         return
-    verb = "would remove" if dry_run else "removed"
+    verb = "would remove" if plan.dry_run else "removed"
     if plan.retention is not None:
         for group in plan.retention.groups:
             key = ", ".join(f"{k}={v}" for k, v in group.key if v) or "all"
