@@ -39,7 +39,7 @@ def test_readme_names_the_two_commands() -> None:
 
 
 def test_cli_job_names_match_the_config() -> None:
-    from sitesnap.cli.commands.runtime import JOBS as CLI_JOBS
+    from sitesnap.cli.commands.scheduler import JOBS as CLI_JOBS
     from sitesnap.config import JOBS
 
     assert CLI_JOBS == JOBS

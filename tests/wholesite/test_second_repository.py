@@ -83,8 +83,11 @@ def test_a_repository_without_its_own_password_takes_sitesnap_password_everywher
     _site(tmp_path, "")
     env = {"PRIMARY_PASSWORD": PRIMARY_PASSWORD, "SITESNAP_PASSWORD": SECOND_PASSWORD}
     assert _cli(tmp_path, "init", "--kdf", "scrypt", env=env).returncode == 0
-    made = _cli(tmp_path, "-r", "second", "init", "--kdf", "scrypt", env=env)
+    unknown = _cli(tmp_path, "init", "--repository", "third", env=env)
+    assert unknown.returncode == 2 and "third" in unknown.stderr and "local, second" in unknown.stderr
+    made = _cli(tmp_path, "init", "--repository", "second", "--kdf", "scrypt", env=env)
     assert made.returncode == 0, made.stderr
+    assert (tmp_path / "second-copy" / "config").exists()
     # The primary opens with its own password although SITESNAP_PASSWORD is set; the automatic copy
     # opens "second" with SITESNAP_PASSWORD, as the CLI does.
     backup = _cli(tmp_path, "backup", env=env)
