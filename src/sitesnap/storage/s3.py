@@ -11,7 +11,8 @@ S3 and most compatible servers honour.  The ``aliyun-oss`` and
 race-free: two clients creating the same lock at the same instant may both
 succeed.  Use it only where one client writes at a time.
 
-Errors: 404 → ObjectNotFound, 403/401 → PermissionDenied, 5xx, 408, 429,
+Errors: 404 → ObjectNotFound, 403/401 → PermissionDenied (with the service's error code
+and message, e.g. ``SignatureDoesNotMatch``, and a hint about credentials), 5xx, 408, 429,
 timeouts and dropped connections → ``StorageError(transient=True)``; other
 4xx → ``StorageError``.  obstore's own retries are off: the retry wrapper
 decides what to retry, in one place.
@@ -44,6 +45,30 @@ __all__ = ["OPTIONS", "PRESETS", "S3Options", "S3Storage", "from_url", "parse_op
 _STATUS = re.compile(r"status code: (\d{3})")
 
 
+_XML_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{1,400})</Message>")
+DENIED_HINT = ("Check the access key, the secret key (a wrong one gives SignatureDoesNotMatch), the region, "
+               "the system clock and that these credentials may use this bucket and prefix.")
+
+
+def service_error(text: str) -> str | None:
+    """``SignatureDoesNotMatch: The request signature we calculated...`` from an S3 error body in ``text``."""
+    code = _XML_CODE.search(text)
+    if code is None:
+        return None
+    message = _XML_MESSAGE.search(text)
+    return f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+
+
+def _denied(name: str, text: str, summary: str) -> PermissionDenied:
+    """A 401/403 with the service's own error code and message, and what to check."""
+    reason = service_error(text)
+    if reason is None:
+        return PermissionDenied(f"{name}: {summary}", hint=DENIED_HINT)
+    status = _STATUS.search(text)
+    return PermissionDenied(f"{name}: {status.group(1) + ' ' if status else ''}{reason}", hint=DENIED_HINT)
+
+
 def translate(exc: Exception, name: str) -> StorageError:
     """Map an obstore exception to the storage error tree (see the module docstring)."""
     if isinstance(exc, NotFoundError | FileNotFoundError):
@@ -53,7 +78,7 @@ def translate(exc: Exception, name: str) -> StorageError:
     text = str(exc)
     summary = text.split("\n", 1)[0][:300]
     if isinstance(exc, PermissionDeniedError | UnauthenticatedError):
-        return PermissionDenied(f"{name}: {summary}")
+        return _denied(name, text, summary)
     match = _STATUS.search(text)
     if match is None:  # connection refused/reset, timeout, truncated body
         return StorageError(f"{name}: {summary}", transient=True)
@@ -63,10 +88,12 @@ def translate(exc: Exception, name: str) -> StorageError:
             return StorageError(f"bucket does not exist: {summary}", hint="Check the bucket name.")
         return ObjectNotFound(name)
     if status in (401, 403):
-        return PermissionDenied(f"{name}: {summary}")
+        return _denied(name, text, summary)
     if status in (409, 412) and ("FileAlreadyExists" in text or "PreconditionFailed" in text):
         return ObjectExists(name)
-    return StorageError(f"{name}: {summary}", transient=status >= 500 or status in (408, 429))
+    reason = service_error(text)
+    detail = f"{match.group(1)} {reason}" if reason else summary
+    return StorageError(f"{name}: {detail}", transient=status >= 500 or status in (408, 429))
 
 
 class S3Storage:
