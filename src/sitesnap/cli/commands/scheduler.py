@@ -44,32 +44,15 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
     """
     from sitesnap.config import parse_duration
     from sitesnap.runtime.handoff import file_digest
-    from sitesnap.runtime.scheduler import SiteScheduler, job_request
+    from sitesnap.runtime.scheduler import SiteScheduler
 
     # Digest first, then load: an edit in between makes CLI backups run in-process, never with a stale config.
     config_file = app.config_file()
     digest = file_digest(config_file) if config_file else None
     cfg = app.site(required=True)
-    out = app.output
     with open_site_catalog(cfg) as catalog:
         if once is not None:
-            kind, params = job_request(once, cfg.schedule)
-            if cfg.runtime.broker:
-                from sitesnap.runtime.celery_app import enqueue_job
-
-                run_id = enqueue_job(cfg, kind, params, catalog=catalog, triggered_by="cli")
-                if out.json_mode:
-                    out.json({"message_type": "queued", "run_id": run_id, "job": once, "kind": kind})
-                else:
-                    out.always(f"queued run {run_id} ({once})")
-                return
-            from sitesnap.runtime.jobs import run_job
-
-            repo_cfg = app.site_repository(cfg)
-            with out.progress(once) as sink:
-                result = run_job(kind, cfg, {**params, "repository": repo_cfg.name}, catalog=catalog,
-                                 triggered_by="cli", sink=sink, password=app.job_password(repo_cfg))
-            _show_run(app, result)
+            _run_once(app, cfg, catalog, once)
             return
         sched = SiteScheduler(cfg, catalog, grace=parse_duration(grace), realtime_window=realtime_window,
                               config_digest=digest)
@@ -77,16 +60,7 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
         previous = {sig: signal.signal(sig, lambda *_: sched.shutdown(wait=False))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            mode = "enqueueing to workers" if cfg.runtime.broker else "embedded"
-            if out.json_mode:
-                out.json_line({"message_type": "started", "site": cfg.site.name, "mode": mode, "missed": missed,
-                               "next": {k: v.isoformat() if v else None for k, v in sched.next_fire_times().items()}})
-            else:
-                out.always(f"scheduler for site {cfg.site.name} started ({mode})")
-                for job, when in sorted(sched.next_fire_times().items()):
-                    out.always(f"  {job:<14} next {when:%Y-%m-%d %H:%M %Z}" if when else f"  {job}")
-                for job in missed:
-                    out.always(f"  {job} was missed while stopped: running it now")
+            _show_started(app, cfg, sched, missed)
             while not sched.wait(1.0):
                 pass
         finally:
@@ -94,5 +68,42 @@ def scheduler(app: AppContext, once: str | None, grace: str, realtime_window: fl
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+
+def _run_once(app: AppContext, cfg: Any, catalog: Any, once: str) -> None:
+    """``--once JOB``: enqueue it for the workers (with a broker) or run it here, on -r's repository."""
+    from sitesnap.runtime.scheduler import job_request
+
+    out = app.output
+    kind, params = job_request(once, cfg.schedule)
+    if cfg.runtime.broker:
+        from sitesnap.runtime.celery_app import enqueue_job
+
+        run_id = enqueue_job(cfg, kind, params, catalog=catalog, triggered_by="cli")
+        if out.json_mode:
+            out.json({"message_type": "queued", "run_id": run_id, "job": once, "kind": kind})
+        else:
+            out.always(f"queued run {run_id} ({once})")
+        return
+    from sitesnap.runtime.jobs import run_job
+
+    repo_cfg = app.site_repository(cfg)
+    with out.progress(once) as sink:
+        result = run_job(kind, cfg, {**params, "repository": repo_cfg.name}, catalog=catalog,
+                         triggered_by="cli", sink=sink, password=app.job_password(repo_cfg))
+    _show_run(app, result)
+
+
+def _show_started(app: AppContext, cfg: Any, sched: Any, missed: list[str]) -> None:
+    out = app.output
+    mode = "enqueueing to workers" if cfg.runtime.broker else "embedded"
+    if out.json_mode:
+        out.json_line({"message_type": "started", "site": cfg.site.name, "mode": mode, "missed": missed,
+                       "next": {k: v.isoformat() if v else None for k, v in sched.next_fire_times().items()}})
+        return
+    out.always(f"scheduler for site {cfg.site.name} started ({mode})")
+    for job, when in sorted(sched.next_fire_times().items()):
+        out.always(f"  {job:<14} next {when:%Y-%m-%d %H:%M %Z}" if when else f"  {job}")
+    for job in missed:
+        out.always(f"  {job} was missed while stopped: running it now")
 
 COMMANDS = [scheduler]
