@@ -58,6 +58,18 @@ def test_the_backend_validates_the_options_when_the_file_loads(tmp_path: Path, e
         loads_config(text, path=tmp_path / "sitesnap.toml")
 
 
+def test_sftp_options_are_the_backends_too(tmp_path: Path) -> None:
+    text = SITE.format(url="sftp://backup@host/srv/r") + (
+        '[repositories.sftp]\nport = 2222\nconnect_timeout = 5\nkey_passphrase = { env = "KP" }\nknown_hosts = "kh"\n'
+    )
+    options = target_of(loads_config(text, path=tmp_path / "sitesnap.toml").primary).options
+    assert options["port"] == 2222 and options["connect_timeout"] == 5
+    assert options["key_passphrase"] == {"env": "KP"} and options["known_hosts"] == str(tmp_path / "kh")
+    with pytest.raises(ConfigError, match="bad SFTP option"):
+        loads_config(SITE.format(url="sftp://h/srv/r") + '[repositories.sftp]\nport = "ssh"\n',
+                     path=tmp_path / "sitesnap.toml")
+
+
 def test_config_spellings_still_load(tmp_path: Path) -> None:
     text = SITE.format(url="s3://bucket/p") + (
         '[repositories.s3]\naddressing_style = "virtual"\nobject_lock = { mode = "compliance", days = 3 }\n'

@@ -31,6 +31,8 @@ from sitesnap.storage.registry import schemes
 from sitesnap.storage.s3options import OPTIONS as S3_OPTIONS
 from sitesnap.storage.s3options import PRESETS as S3_PRESETS
 from sitesnap.storage.s3options import parse_options as parse_s3_options
+from sitesnap.storage.sftpoptions import OPTIONS as SFTP_OPTIONS
+from sitesnap.storage.sftpoptions import parse_options as parse_sftp_options
 
 __all__ = [
     "SOURCE_TYPES",
@@ -203,11 +205,40 @@ class S3Options(ConfigModel):
 
 
 class SftpOptions(ConfigModel):
+    """``[repositories.sftp]``: the SFTP backend's options (:mod:`sitesnap.storage.sftpoptions`).
+
+    The paths and the password are typed here (paths relative to the config
+    file); the backend's other options (``port``, ``username``,
+    ``key_passphrase``, ``connect_timeout``, ``timeout``) are accepted under
+    their own names and validated by the backend.
+    """
+
+    model_config = ConfigDict(**{**ConfigModel.model_config, "extra": "allow"})
     doc_table = "[repositories.sftp]"
 
     key_file: ConfigPath | None = None
     password: Secret | None = None
     known_hosts: ConfigPath | None = None
+
+    @_model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = [*cls.toml_keys(), *sorted(SFTP_OPTIONS - set(cls.toml_keys()))]
+            for key in data:
+                if key not in known:
+                    raise unknown_key(str(key), known)
+        return data
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options as the SFTP backend takes them; the password stays a reference."""
+        options: dict[str, Any] = dict(self.model_extra or {})
+        for key in ("key_file", "known_hosts"):
+            if getattr(self, key) is not None:
+                options[key] = str(getattr(self, key))
+        if self.password is not None:
+            options["password"] = self.password
+        return options
 
 
 class RepositoryConfig(ConfigModel):
@@ -283,11 +314,13 @@ class RepositoryConfig(ConfigModel):
         if self.options and self.kind != "plugin":
             raise fail_at(("options",), "[options] is for storage backends of installed packages; "
                           "use [s3] or [sftp] for the built-in ones")
-        if self.s3 is not None:
-            try:
-                parse_s3_options(self.url, self.s3.backend_options(), resolve_secrets=False)
-            except ConfigError as exc:
-                raise fail_at(("s3",), exc.message) from None
+        for option, parse in (("s3", parse_s3_options), ("sftp", parse_sftp_options)):
+            table = getattr(self, option)
+            if table is not None:
+                try:
+                    parse(self.url, table.backend_options(), resolve_secrets=False)
+                except ConfigError as exc:
+                    raise fail_at((option,), exc.message) from None
         return self
 
 

@@ -26,11 +26,7 @@ def storage_options(repo_cfg: RepositoryConfig) -> dict[str, Any]:
             if isinstance(options.get(key), SecretRef):
                 options[key] = resolve(options[key], what=f"{where}.s3.{key}")
     if repo_cfg.sftp is not None:
-        sftp = repo_cfg.sftp
-        if sftp.key_file is not None:
-            options["key_file"] = str(sftp.key_file)
-        if sftp.password is not None:
-            options["password"] = resolve(sftp.password, what=f"{where}.sftp.password")
-        if sftp.known_hosts is not None:
-            options["known_hosts"] = str(sftp.known_hosts)
+        options.update(repo_cfg.sftp.backend_options())
+        if isinstance(options.get("password"), SecretRef):
+            options["password"] = resolve(options["password"], what=f"{where}.sftp.password")
     return options
