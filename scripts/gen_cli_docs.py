@@ -24,9 +24,12 @@ Generated from `sitesnap --help` by `scripts/gen_cli_docs.py`; do not edit by ha
 Conventions (as in restic): the repository comes from `-r/--repo` or
 `SITESNAP_REPOSITORY`, or from the site configuration (`-c sitesnap.toml`,
 `SITESNAP_CONFIG`, or `./sitesnap.toml`), whose first repository is the
-primary. The password comes from `--password-file`, `SITESNAP_PASSWORD_FILE`,
-`SITESNAP_PASSWORD`, the site configuration's `password = { env | file }`, or
-a prompt on a terminal. `--json` works before or after any command.
+primary; with a site configuration, `-r NAME` (or a configured repository's
+URL) makes every command use that repository alone. The password of a
+repository is its own `password = { env | file }` in the site configuration;
+for a repository without one it comes from `--password-file`,
+`SITESNAP_PASSWORD_FILE`, `SITESNAP_PASSWORD`, or a prompt on a terminal.
+`--json` works before or after any command.
 
 """
 

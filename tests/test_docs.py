@@ -42,7 +42,7 @@ def test_cli_job_names_match_the_config() -> None:
     import click
     import pytest
 
-    from sitesnap.cli.commands.runtime import ScheduledJob
+    from sitesnap.cli.commands.scheduler import ScheduledJob
     from sitesnap.config import JOBS
 
     job = ScheduledJob()

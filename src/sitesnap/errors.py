@@ -37,14 +37,12 @@ a user mistake never shows a traceback.
     ├── NotAuthenticated              exit 27  the API needs credentials (HTTP 401)
     ├── AccessDenied                  exit 28  the role does not allow it (HTTP 403)
     ├── WriteOnlyError                exit 29  a write-only key cannot read or restore
+    ├── CopyFailed                    exit 30  a backup was saved, but a configured copy of it failed
     └── Interrupted                   exit 130
 """
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -54,6 +52,7 @@ __all__ = [
     "BrokerError",
     "CatalogError",
     "ConfigError",
+    "CopyFailed",
     "FormatVersionError",
     "IntegrityError",
     "Interrupted",
@@ -78,7 +77,6 @@ __all__ = [
     "WriteOnlyError",
     "WrongPassword",
     "all_errors",
-    "error_from_dict",
 ]
 
 
@@ -238,6 +236,15 @@ class NoSpace(StorageError):
     default_hint = "Free space (or run 'sitesnap prune'); the repository was left consistent."
 
 
+class CopyFailed(SitesnapError):
+    """Copy failed: {detail}"""
+
+    exit_code = 30
+    http_status = 502
+    code = "copy_failed"
+    default_hint = "The snapshot is safe in the primary; fix the other repository, then run 'sitesnap copy --to NAME'."
+
+
 class SourceError(SitesnapError):
     """Cannot read source: {detail}"""
 
@@ -367,39 +374,3 @@ def all_errors() -> list[type[SitesnapError]]:
             seen.append(cls)
             stack.extend(cls.__subclasses__())
     return seen
-
-
-def error_from_dict(data: Mapping[str, Any]) -> SitesnapError:
-    """The error :meth:`SitesnapError.to_dict` described, e.g. in another process's reply.
-
-    It is an instance of the class named by ``error`` (so exit code and HTTP
-    status are the same), reads exactly ``message`` and has ``hint``.  An
-    unknown code gives a :class:`SitesnapError` with that message and exit code 1.
-    """
-    code, message = str(data.get("error", "")), str(data.get("message", ""))
-    hint = str(data.get("hint") or "")
-    cls = next((c for c in all_errors() if c.code == code), SitesnapError)
-    for kwargs in _readings(cls, message):
-        error = cls(hint=hint, **kwargs)
-        if error.message == message:
-            return error
-    return cls(message, hint=hint)
-
-
-def _readings(cls: type[SitesnapError], message: str) -> Iterator[dict[str, str]]:
-    """Keyword arguments that may have made ``message`` from the class's template (its docstring's first line)."""
-    template = (cls.__doc__ or "{detail}").strip().splitlines()[0]
-    pattern, seen = "", set()
-    for literal, name, _spec, _conversion in string.Formatter().parse(template):
-        pattern += re.escape(literal)
-        if name is None:
-            continue
-        if not name.isidentifier():
-            return
-        pattern += f"(?P={name})" if name in seen else f"(?P<{name}>.*)"
-        seen.add(name)
-    if "detail" not in seen:
-        pattern += "(?:: (?P<detail>.*))?"
-    match = re.fullmatch(pattern, message, re.DOTALL)
-    if match is not None:
-        yield {k: v for k, v in match.groupdict().items() if v is not None}

@@ -97,10 +97,12 @@ copy_after_backup = false
                "--copy-chunker-params-from", "main")
     assert made.returncode == 0, made.stderr
     res = run("-c", str(cfg), "backup")
-    assert res.returncode == 0, res.stderr
+    # The snapshot is saved and copied to offsite, but the failed copy to broken is an error (CopyFailed).
+    assert res.returncode == 30, res.stderr
     output = res.stdout + res.stderr
     assert "copy to offsite: ok" in output
     assert "copy to broken" in output and "No repository" in output
+    assert "error: Copy failed" in res.stderr and "broken" in res.stderr.splitlines()[-2]
     status = load_copy_status(tmp_path / "state")
     (sid, per_repo), = status.items()
     assert per_repo["offsite"]["status"] == "ok" and per_repo["offsite"]["bytes_sent"] > 0

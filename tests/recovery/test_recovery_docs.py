@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesnap.cli.commands.browse import diff
+from sitesnap.cli.commands.diff import diff
 from sitesnap.cli.commands.mount import mount
 from sitesnap.engine.mounttree import snapshot_dir_names
 from sitesnap.errors import MissingTool, UsageError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,19 @@ def test_secret_options_take_references(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert secret_value("plain", "x") == "plain"
     with pytest.raises(ConfigError):
         secret_value(42, "x")
+
+
+def _table_options(heading: str) -> set[str]:
+    """The option names in the first table under ``heading`` (a row may name several: `a`, `b`)."""
+    section = DOC.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    names: set[str] = set()
+    for row in rows:
+        names.update(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+    return names
+
+
+@pytest.mark.parametrize(("heading", "options"), [("## S3-compatible", s3.OPTIONS), ("## SFTP", sftp.OPTIONS)])
+def test_the_options_table_is_the_option_model(heading: str, options: frozenset[str]) -> None:
+    """The backend's option list is the one definition; its table in docs/storage.md lists exactly it."""
+    assert _table_options(heading) == set(options)

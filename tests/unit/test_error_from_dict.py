@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sitesnap.errors import SitesnapError, WrongPassword, all_errors, error_from_dict
+from sitesnap.errors import SitesnapError, WrongPassword, all_errors
+from sitesnap.errorwire import error_from_dict
 
 
 @pytest.mark.parametrize("cls", all_errors(), ids=lambda cls: cls.__name__)

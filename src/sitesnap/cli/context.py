@@ -1,7 +1,10 @@
 """Shared plumbing for commands: options, password, opening the repository.
 
 Every command opens resources through :class:`AppContext`, so the rules for
-``-r``/``SITESNAP_REPOSITORY``, passwords and ``-c sitesnap.toml`` live here once.
+``-r``/``SITESNAP_REPOSITORY`` and ``-c sitesnap.toml`` live here once; which
+password opens which repository is decided by :mod:`sitesnap.engine.opening`.
+With a site config, ``-r NAME`` (or the URL of a configured repository)
+selects that repository alone, for plain and site commands alike.
 """
 
 from __future__ import annotations
@@ -19,21 +22,17 @@ from sitesnap.cli.output import Output
 from sitesnap.errors import UsageError, WriteOnlyError
 
 if TYPE_CHECKING:
+    from sitesnap.engine.opening import PasswordSource, RepositoryTarget
     from sitesnap.repository.repository import Repository
 
 __all__ = ["AppContext", "given_new_password", "pass_app", "read_password_file"]
 
 
 def read_password_file(path: str) -> str:
-    """A password from a file, without the trailing line break.
+    """A password from a file (see :func:`sitesnap.engine.opening.read_password_file`)."""
+    from sitesnap.engine.opening import read_password_file as read
 
-    A file that cannot be read is the user's mistake: a UsageError, never a traceback.
-    """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read().rstrip("\r\n")
-    except OSError as exc:
-        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+    return read(path)
 
 
 def given_new_password(new_password_file: str | None) -> str | None:
@@ -56,22 +55,22 @@ class AppContext:
 
     # --- password ---------------------------------------------------------------
 
-    def password(self, *, confirm: bool = False, prompt: str = "Repository password") -> str:
-        """From --password-file, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, the site config, or a prompt.
+    def password_sources(self, *, confirm: bool = False,
+                         prompt: str = "Repository password") -> list[PasswordSource]:
+        """``--password-file``, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, then a prompt, in that order.
 
-        Refused with ``--write-only-key``: a command that needs the password
-        is one a write-only host must not run.
+        These apply to a repository without a configured password of its own
+        (:func:`sitesnap.engine.opening.choose_password`).  Refused with
+        ``--write-only-key``: a command that needs the password is one a
+        write-only host must not run.
         """
         if self.write_only_key:
             raise WriteOnlyError("this command needs the repository password")
-        path = self.password_file or os.environ.get("SITESNAP_PASSWORD_FILE")
-        if path:
-            return read_password_file(path)
-        if "SITESNAP_PASSWORD" in os.environ:
-            return os.environ["SITESNAP_PASSWORD"]
-        site_password = self._site_password()
-        if site_password is not None:
-            return site_password
+        from sitesnap.engine.opening import environment_passwords, password_file
+
+        return [password_file(self.password_file), *environment_passwords(), lambda: self._prompt(confirm, prompt)]
+
+    def _prompt(self, confirm: bool, prompt: str) -> str:
         if not sys.stdin.isatty():
             raise UsageError(
                 "no password given",
@@ -82,6 +81,20 @@ class AppContext:
         if self._prompted is None:  # asked once per command, however often it is needed
             self._prompted = str(click.prompt(prompt, hide_input=True, err=True))
         return self._prompted
+
+    def password(self, *, confirm: bool = False, prompt: str = "Repository password") -> str:
+        """The password of the repository in use: its configured one, else :meth:`password_sources`."""
+        from sitesnap.engine.opening import choose_password
+
+        return choose_password(self.target(), self.password_sources(confirm=confirm, prompt=prompt))
+
+    def job_password(self, repo_cfg: Any) -> str | None:
+        """The password to hand a recorded job for ``repo_cfg``: None when the repository has its own."""
+        if repo_cfg.password is not None:
+            return None
+        from sitesnap.engine.opening import choose_password, target_of
+
+        return choose_password(target_of(repo_cfg), self.password_sources())
 
     # --- site config ------------------------------------------------------------
 
@@ -111,47 +124,49 @@ class AppContext:
             path = "sitesnap.toml"
         return path
 
-    def _site_password(self) -> str | None:
-        target = self._site_target(with_password=True)
-        return target[2] if target else None
+    def repository_config(self) -> Any:
+        """The configured repository in use: the one ``-r`` names (by name or URL), else the primary.
 
-    def _site_target(self, *, with_password: bool = False) -> tuple[str, dict[str, Any], str | None] | None:
-        """The configured repository in use: the primary, or the one ``-r`` names (by name or URL).
-
-        ``-r offsite`` or ``-r s3://bucket/prefix`` with a site config picks up
-        that repository's options and password; any other ``-r`` URL is used
-        as given.
+        None without a site config, or when ``-r`` gives a URL the config does not list.
         """
-        ref = self.repo_url or os.environ.get("SITESNAP_REPOSITORY")
         site = self.site()
         if site is None:
             return None
-        from sitesnap.engine.opening import repository_target
-
+        ref = self.repo_url or os.environ.get("SITESNAP_REPOSITORY")
         if not ref:
-            return repository_target(site.primary, with_password=with_password)
-        for repo_cfg in site.repositories:
-            if ref in (repo_cfg.name, repo_cfg.url):
-                return repository_target(repo_cfg, with_password=with_password)
-        return None
+            return site.primary
+        return next((r for r in site.repositories if ref in (r.name, r.url)), None)
 
-    def repository_url(self) -> str:
-        target = self._site_target()
-        if target is not None:
-            return target[0]
+    def site_repository(self, cfg: Any, name: str | None = None) -> Any:
+        """The repository of site ``cfg`` a site command works on: ``name``, else ``-r``'s, else the primary."""
+        if name:
+            return cfg.repository(name)
+        chosen = self.repository_config()
+        if chosen is None:
+            raise UsageError(f"-r {self.repo_url or os.environ.get('SITESNAP_REPOSITORY')} is not a repository of "
+                             f"site {cfg.site.name}", hint="Give the name of one of its [[repositories]].")
+        return chosen
+
+    def target(self) -> RepositoryTarget:
+        """The repository in use (see :meth:`repository_config`), or ``-r URL`` as given; limits applied."""
+        from sitesnap.engine.opening import target_of, url_target
+
+        repo_cfg = self.repository_config()
+        if repo_cfg is not None:
+            return target_of(repo_cfg).with_options(self.limits)
         ref = self.repo_url or os.environ.get("SITESNAP_REPOSITORY")
         if ref:
-            return ref
+            return url_target(ref, self.limits)
         raise UsageError(
             "no repository given",
             hint="Use -r/--repo URL, set SITESNAP_REPOSITORY, or pass -c sitesnap.toml.",
         )
 
+    def repository_url(self) -> str:
+        return self.target().url
+
     def storage_options(self) -> dict[str, Any]:
-        target = self._site_target()
-        options = dict(target[1]) if target else {}
-        options.update(self.limits)
-        return options
+        return dict(self.target().options)
 
     def warm_up_key(self, password: str | None = None) -> None:
         """Start the repository's key derivation in the background (see ``engine.opening.warm_up_key``).
@@ -165,24 +180,24 @@ class AppContext:
         from sitesnap.engine.opening import warm_up_key
 
         try:
-            warm_up_key(self.repository_url(), password or self.password(), self.storage_options())
+            target = self.target()
+            warm_up_key(target.url, password or self.password(), target.options)
         except UsageError:
             return
 
     @contextmanager
     def open_repo(self) -> Iterator[Repository]:
-        """The repository, unlocked with the password, or with ``--write-only-key`` for adding snapshots only."""
+        """The repository in use, unlocked with its password, or with ``--write-only-key`` for adding snapshots."""
         if self.write_only_key:
             repo = self._open_write_only(self.write_only_key)
         else:
-            from sitesnap.engine.opening import open_repository
+            from sitesnap.engine.opening import open_target
 
-            repo = open_repository(self.repository_url(), self.password(), self.storage_options())
+            repo = open_target(self.target(), self.password_sources())
         try:
             yield repo
         finally:
             repo.close()
-
 
     def _open_write_only(self, path: str) -> Repository:
         from sitesnap.repository.repository import Repository
@@ -194,7 +209,8 @@ class AppContext:
                 key = WriteOnlyKey.from_bytes(fh.read(), path)
         except OSError as exc:
             raise UsageError(f"cannot read write-only key {path}: {exc.strerror}") from None
-        storage = open_storage(self.repository_url(), self.storage_options())
+        target = self.target()
+        storage = open_storage(target.url, target.options)
         try:
             return Repository.open_write_only(storage, key)
         except BaseException:

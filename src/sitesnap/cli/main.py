@@ -45,8 +45,8 @@ def cli(ctx: click.Context, repo_url: str | None, config_path: str | None, passw
     files, restorable to any point and any place.
 
     \b
-    Password: SITESNAP_PASSWORD, SITESNAP_PASSWORD_FILE, --password-file, the
-    site config's repository password, or a prompt.
+    Password: the site config's password of the repository in use; for one
+    without: --password-file, SITESNAP_PASSWORD_FILE, SITESNAP_PASSWORD, or a prompt.
     Exit codes: see 'sitesnap help exit-codes' or docs/cli.md.
     """
     app = ctx.ensure_object(AppContext)

@@ -10,13 +10,13 @@ of another kind.  Every path is absolute after validation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SerializationInfo, ValidationInfo, field_serializer, field_validator
+from pydantic import ConfigDict, Field, SerializationInfo, ValidationInfo, field_serializer, field_validator
 from pydantic import model_validator as _model_validator
 
-from sitesnap.config.base import ConfigModel, fail_at
+from sitesnap.config.base import ConfigModel, fail_at, unknown_key
 from sitesnap.config.fields import (
     ConfigPath,
     Name,
@@ -26,6 +26,13 @@ from sitesnap.config.fields import (
     relative_text,
     resolve_path,
 )
+from sitesnap.errors import ConfigError
+from sitesnap.storage.registry import schemes
+from sitesnap.storage.s3options import OPTIONS as S3_OPTIONS
+from sitesnap.storage.s3options import PRESETS as S3_PRESETS
+from sitesnap.storage.s3options import parse_options as parse_s3_options
+from sitesnap.storage.sftpoptions import OPTIONS as SFTP_OPTIONS
+from sitesnap.storage.sftpoptions import parse_options as parse_sftp_options
 
 __all__ = [
     "CONTINUOUS_TYPES",
@@ -134,15 +141,44 @@ class ObjectLock(ConfigModel):
 
 
 class S3Options(ConfigModel):
+    """``[repositories.s3]``: the S3 backend's options (:mod:`sitesnap.storage.s3options`).
+
+    The keys below are typed here; every other option of the backend
+    (``docs/storage.md``: ``part_size``, ``conditional_put``,
+    ``create_bucket``, ``timeout``, ``session_token``, ``object_lock_mode``,
+    ``addressing``...) is accepted under its own name and validated by the
+    backend's own :func:`~sitesnap.storage.s3options.parse_options`, so the
+    two can never disagree.  ``addressing_style`` and ``object_lock`` are this
+    file's spellings of ``addressing`` and ``object_lock_mode``/``_days``.
+    """
+
+    model_config = ConfigDict(**{**ConfigModel.model_config, "extra": "allow"})
     doc_table = "[repositories.s3]"
 
-    preset: Literal["aws", "aliyun-oss", "tencent-cos"] = "aws"
+    preset: str = "aws"
     endpoint: str | None = None
     region: str | None = None
     addressing_style: Literal["auto", "virtual", "path"] = "auto"
     access_key_id: Secret | None = None
     secret_access_key: Secret | None = None
     object_lock: ObjectLock | None = None
+
+    @_model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = [*cls.toml_keys(), *sorted(S3_OPTIONS - set(cls.toml_keys()))]
+            for key in data:
+                if key not in known:
+                    raise unknown_key(str(key), known)
+        return data
+
+    @field_validator("preset")
+    @classmethod
+    def _check_preset(cls, value: str) -> str:
+        if value not in S3_PRESETS:
+            raise ValueError(f'must be one of {", ".join(S3_PRESETS)} (got string "{value}")')
+        return value
 
     @field_validator("endpoint")
     @classmethod
@@ -158,15 +194,63 @@ class S3Options(ConfigModel):
             raise fail_at((missing,), "give access_key_id and secret_access_key together")
         if self.preset != "aws" and not (self.endpoint or self.region):
             raise fail_at(("region",), f"the {self.preset} preset needs region or endpoint")
+        for ours, theirs in (("addressing_style", "addressing"), ("object_lock", "object_lock_mode")):
+            if ours in self.model_fields_set and theirs in (self.model_extra or {}):
+                raise fail_at((theirs,), f"give {ours} or {theirs}, not both")
         return self
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options as the S3 backend takes them; secrets stay references (resolved when opened)."""
+        options: dict[str, Any] = dict(self.model_extra or {})
+        options["preset"] = self.preset
+        for key in ("endpoint", "region", "access_key_id", "secret_access_key"):
+            if getattr(self, key) is not None:
+                options[key] = getattr(self, key)
+        if self.addressing_style != "auto":
+            options["addressing"] = self.addressing_style
+        if self.object_lock is not None:
+            options["object_lock_mode"] = self.object_lock.mode
+            options["object_lock_days"] = self.object_lock.days
+        if self.endpoint and self.endpoint.startswith("http://"):
+            options.setdefault("allow_http", True)
+        return options
 
 
 class SftpOptions(ConfigModel):
+    """``[repositories.sftp]``: the SFTP backend's options (:mod:`sitesnap.storage.sftpoptions`).
+
+    The paths and the password are typed here (paths relative to the config
+    file); the backend's other options (``port``, ``username``,
+    ``key_passphrase``, ``connect_timeout``, ``timeout``) are accepted under
+    their own names and validated by the backend.
+    """
+
+    model_config = ConfigDict(**{**ConfigModel.model_config, "extra": "allow"})
     doc_table = "[repositories.sftp]"
 
     key_file: ConfigPath | None = None
     password: Secret | None = None
     known_hosts: ConfigPath | None = None
+
+    @_model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = [*cls.toml_keys(), *sorted(SFTP_OPTIONS - set(cls.toml_keys()))]
+            for key in data:
+                if key not in known:
+                    raise unknown_key(str(key), known)
+        return data
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options as the SFTP backend takes them; the password stays a reference."""
+        options: dict[str, Any] = dict(self.model_extra or {})
+        for key in ("key_file", "known_hosts"):
+            if getattr(self, key) is not None:
+                options[key] = str(getattr(self, key))
+        if self.password is not None:
+            options["password"] = self.password
+        return options
 
 
 class RepositoryConfig(ConfigModel):
@@ -184,14 +268,17 @@ class RepositoryConfig(ConfigModel):
     limit_download: Rate | None = None
     s3: S3Options | None = None
     sftp: SftpOptions | None = None
+    options: dict[str, Any] | None = None
 
     @property
-    def kind(self) -> Literal["local", "s3", "sftp"]:
-        """The storage kind named by the URL's scheme."""
-        scheme = urlsplit(self.url).scheme
+    def kind(self) -> Literal["local", "s3", "sftp", "plugin"]:
+        """The storage kind named by the URL's scheme (``plugin``: a backend of an installed package)."""
+        scheme = urlsplit(self.url).scheme.lower()
         if scheme in ("s3", "sftp"):
             return scheme  # type: ignore[return-value]
-        return "local"
+        if scheme in ("", "file") or len(scheme) == 1:
+            return "local"
+        return "plugin"
 
     @property
     def local_path(self) -> Path | None:
@@ -216,9 +303,11 @@ class RepositoryConfig(ConfigModel):
             if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
                 raise ValueError(f"expected file:///absolute/path, got {value!r}")
         elif parts.scheme and len(parts.scheme) > 1:  # "C:" is a drive, not a scheme
-            raise ValueError(
-                f"unsupported URL scheme {parts.scheme!r}: use a path, file://, s3:// or sftp://"
-            )
+            if parts.scheme.lower() not in schemes():  # built-in or registered by an installed package
+                raise ValueError(
+                    f"unsupported URL scheme {parts.scheme!r}: use a path, file://, s3:// or sftp://, "
+                    "or install the package of a storage backend registered for it"
+                )
         else:
             return str(resolve_path(value, info))
         return value
@@ -234,6 +323,16 @@ class RepositoryConfig(ConfigModel):
         for option in ("s3", "sftp"):
             if getattr(self, option) is not None and self.kind != option:
                 raise fail_at((option,), f"[{option}] options need an {option}:// URL")
+        if self.options and self.kind != "plugin":
+            raise fail_at(("options",), "[options] is for storage backends of installed packages; "
+                          "use [s3] or [sftp] for the built-in ones")
+        for option, parse in (("s3", parse_s3_options), ("sftp", parse_sftp_options)):
+            table = getattr(self, option)
+            if table is not None:
+                try:
+                    parse(self.url, table.backend_options(), resolve_secrets=False)
+                except ConfigError as exc:
+                    raise fail_at((option,), exc.message) from None
         return self
 
 

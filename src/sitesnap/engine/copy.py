@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sitesnap.config import SiteConfig
-from sitesnap.engine.opening import open_repository, repository_target
-from sitesnap.errors import SitesnapError
+from sitesnap.engine.opening import PasswordSource, open_target, target_of
+from sitesnap.errors import CopyFailed, SitesnapError
 from sitesnap.format.blob import DATA, TREE
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import decode_tree
@@ -47,6 +47,7 @@ __all__ = [
     "copy_snapshots",
     "init_with_params_of",
     "load_copy_status",
+    "raise_for_failed_copies",
     "record_outcomes",
     "snapshot_key",
 ]
@@ -218,16 +219,17 @@ def copy_after_backup(
     snapshot_id: str,
     *,
     source_url: str,
-    default_password: str,
+    passwords: Sequence[PasswordSource],
     sink: ProgressSink = NULL_SINK,
-    opener: Callable[[str, str, dict[str, Any]], Repository] = open_repository,
 ) -> list[CopyOutcome]:
     """Copy ``snapshot_id`` to every other repository with ``copy_after_backup = true``.
 
     Never raises for a destination's failure: each outcome records ``ok`` or
-    the error.  A repository without its own password is opened with
-    ``default_password`` (the source's).  Outcomes are also appended to
-    ``<state_dir>/copies.jsonl`` so ``snapshots`` can show them.
+    the error (:func:`raise_for_failed_copies` turns them into one error).
+    Each destination opens with its own configured password, else the first
+    of ``passwords`` that has one (:func:`~sitesnap.engine.opening.open_target`).
+    Outcomes are also appended to ``<state_dir>/copies.jsonl`` so
+    ``snapshots`` can show them.
     """
     source_name = next((r.name for r in cfg.repositories if r.url == source_url), source_url)
     outcomes: list[CopyOutcome] = []
@@ -238,8 +240,7 @@ def copy_after_backup(
         outcome = CopyOutcome(repo_cfg.name, snapshot_id, "ok", time=datetime.now(UTC).isoformat(),
                               source=source_name, site=cfg.site.name)
         try:
-            url, options, password = repository_target(repo_cfg)
-            dst = opener(url, password or default_password, options)
+            dst = open_target(target_of(repo_cfg), passwords)
             try:
                 res = copy_snapshots(src, dst, [snapshot_id], sink=sink)
             finally:
@@ -255,6 +256,14 @@ def copy_after_backup(
     if outcomes:
         record_outcomes(cfg.runtime.state_dir, outcomes)
     return outcomes
+
+
+def raise_for_failed_copies(outcomes: Sequence[CopyOutcome], snapshot_id: str) -> None:
+    """Raise :class:`CopyFailed` naming every destination whose copy of ``snapshot_id`` failed."""
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        names = "; ".join(f"{o.repository}: {o.error}" for o in failed)
+        raise CopyFailed(f"snapshot {snapshot_id[:8]} was saved, but copying it failed ({names})")
 
 
 def record_outcomes(state_dir: Path, outcomes: list[CopyOutcome]) -> None:

@@ -1,7 +1,9 @@
 """Forget: delete snapshot objects that the retention policy (or the user) no longer wants.
 
 ``plan_forget()`` decides (with :mod:`sitesnap.engine.retention`, which
-explains every keep) and ``ForgetPlan.execute()`` deletes the snapshot files.
+explains every keep) and ``ForgetPlan.execute()`` deletes the snapshot files;
+:func:`forget_snapshots` does both under the repository's lock and is what
+the CLI, the web API and the scheduled job call.
 That is the only change: data is left to ``prune``.  Snapshots are immutable
 objects, so forgetting one never affects another.
 
@@ -33,7 +35,15 @@ from sitesnap.format.snapshot import Snapshot
 from sitesnap.repository.prune import ensure_deletable
 from sitesnap.repository.repository import Repository
 
-__all__ = ["ForgetPlan", "override_policy", "parse_max_age", "plan_forget", "policy_from_config"]
+__all__ = [
+    "ForgetPlan",
+    "ForgetResult",
+    "forget_snapshots",
+    "override_policy",
+    "parse_max_age",
+    "plan_forget",
+    "policy_from_config",
+]
 
 
 def policy_from_config(ret: Retention, tz: str | None = None) -> RetentionPolicy:
@@ -163,3 +173,55 @@ def plan_forget(
     retention = plan_retention([_summary(s) for s in by_id.values()], policy or override_policy(None),
                                now or datetime.now(UTC))
     return ForgetPlan(repo, by_id, [m.id for m in retention.forget], retention)
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What :func:`forget_snapshots` decided and did; ``removed`` is empty for a dry run."""
+
+    dry_run: bool
+    keep: list[str]
+    forget: list[str]
+    removed: list[str]
+    retention: RetentionPlan | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"keep": self.keep, "forget": self.forget, "removed": self.removed}
+        if self.retention is not None:
+            out["retention"] = self.retention.to_dict()
+        return out
+
+
+def forget_snapshots(
+    repo: Repository,
+    *,
+    policy: RetentionPolicy | None = None,
+    snapshot_refs: list[str] | None = None,
+    site: str | None = None,
+    own_site_only: bool = False,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> ForgetResult:
+    """Plan (see :func:`plan_forget`) and, unless ``dry_run``, forget, holding the repository's lock.
+
+    The lock is exclusive when snapshots are deleted, shared for a dry run.
+    With ``own_site_only``, explicit ``snapshot_refs`` of another site than
+    ``site`` are refused (UsageError) before anything is deleted.  Raises
+    AppendOnlyError before locking when the repository refuses deletes.
+    """
+    if not dry_run:
+        ensure_deletable(repo, "forget")
+    with repo.lock(exclusive=not dry_run, operation="forget"):
+        plan = plan_forget(repo, policy=policy, snapshot_refs=snapshot_refs, site=site, now=now)
+        if own_site_only and snapshot_refs:
+            _refuse_other_sites(plan, site)
+        if not dry_run:
+            plan.execute()
+    return ForgetResult(dry_run, plan.keep, list(plan.forget), list(plan.removed), plan.retention)
+
+
+def _refuse_other_sites(plan: ForgetPlan, site: str | None) -> None:
+    for sid in plan.forget:
+        snap = plan.snapshots[sid]
+        if snap.site != site:
+            raise UsageError(f"snapshot {snap.short_id} belongs to {snap.site or 'no site'!r}, not {site!r}")

@@ -1,28 +1,168 @@
-"""Opening and creating repositories from a URL and a password.
+"""Opening and creating repositories: the one place a repository and its password are chosen.
 
-The one place where a URL becomes a Storage (through the storage registry)
-and a Storage becomes an unlocked Repository, shared by the CLI, the web API,
-the scheduler and Celery workers.
+Every edge — the CLI, the web API, the jobs of the scheduler and of Celery
+workers — describes the repository it wants as a :class:`RepositoryTarget`
+(from a configured repository, :func:`target_of`, or a bare URL,
+:func:`url_target`) and hands :func:`open_target` an ordered list of the
+password sources it knows (``--password-file``, the environment, a prompt,
+a password it was given).  One precedence rule then holds everywhere:
+
+1. the repository's own configured password (``password = {env|file}``)
+   wins for that repository;
+2. otherwise the first source in the list that has a password.
+
+A URL becomes a Storage through the storage registry, and the Storage an
+unlocked Repository, only here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sitesnap.errors import UsageError
 from sitesnap.format.chunker import ChunkerParams
 from sitesnap.repository import keys
 from sitesnap.repository.repository import Repository
-from sitesnap.secrets import resolve
+from sitesnap.secrets import SecretRef, resolve
 from sitesnap.storage.registry import open_storage
 
 if TYPE_CHECKING:  # the configuration models (pydantic) load only for commands that read a config
     from sitesnap.config import RepositoryConfig
 
-__all__ = ["create_repository", "open_repository", "repository_target", "warm_up_key"]
+__all__ = [
+    "PasswordSource",
+    "RepositoryTarget",
+    "choose_password",
+    "create_repository",
+    "create_target",
+    "environment_passwords",
+    "given_password",
+    "open_repository",
+    "open_target",
+    "password_file",
+    "read_password_file",
+    "repository_target",
+    "target_of",
+    "url_target",
+    "warm_up_key",
+]
+
+PasswordSource = Callable[[], "str | None"]
+"""Returns a password, or None when it has none to offer (the next source is asked)."""
 
 
-def open_repository(url: str, password: str, options: dict[str, Any] | None = None) -> Repository:
+@dataclass(frozen=True)
+class RepositoryTarget:
+    """A repository to open: its name, URL, storage options and its own password reference, if any."""
+
+    name: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    own_password: SecretRef | None = None
+
+    def with_options(self, extra: Mapping[str, Any]) -> RepositoryTarget:
+        """The same target with ``extra`` storage options (e.g. bandwidth limits) laid over its own."""
+        if not extra:
+            return self
+        return dataclasses.replace(self, options={**self.options, **extra})
+
+
+def url_target(url: str, options: Mapping[str, Any] | None = None) -> RepositoryTarget:
+    """A repository known only by its URL (``-r URL`` without a site configuration)."""
+    return RepositoryTarget(url, url, dict(options or {}))
+
+
+def target_of(repo_cfg: RepositoryConfig) -> RepositoryTarget:
+    """A configured repository as a target; the secrets of its storage options are resolved here."""
+    from sitesnap.config.storage import storage_options
+
+    options = storage_options(repo_cfg)
+    if repo_cfg.limit_upload:
+        options["limit_upload"] = repo_cfg.limit_upload
+    if repo_cfg.limit_download:
+        options["limit_download"] = repo_cfg.limit_download
+    if repo_cfg.append_only:
+        options["append_only"] = True
+    return RepositoryTarget(repo_cfg.name, repo_cfg.url, options, repo_cfg.password)
+
+
+def repository_target(repo_cfg: RepositoryConfig) -> tuple[str, dict[str, Any], str | None]:
+    """(url, storage options, own password) of a configured repository, for callers that list storage."""
+    target = target_of(repo_cfg)
+    own = resolve(target.own_password, what=f"repositories.{target.name}.password") if target.own_password else None
+    return target.url, dict(target.options), own
+
+
+# --- password sources -----------------------------------------------------------------------
+
+
+def read_password_file(path: str) -> str:
+    """A password from a file, without the trailing line break; an unreadable file is a UsageError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().rstrip("\r\n")
+    except OSError as exc:
+        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+
+
+def given_password(password: str | None) -> PasswordSource:
+    """A password the caller already holds (None: nothing to offer)."""
+    return lambda: password
+
+
+def password_file(path: str | None) -> PasswordSource:
+    """The password in file ``path`` (None: nothing to offer); read only when it is asked for."""
+    return lambda: read_password_file(path) if path else None
+
+
+def environment_passwords() -> list[PasswordSource]:
+    """``SITESNAP_PASSWORD_FILE``, then ``SITESNAP_PASSWORD``: the environment's sources, in that order."""
+    return [lambda: password_file(os.environ.get("SITESNAP_PASSWORD_FILE"))(),
+            lambda: os.environ.get("SITESNAP_PASSWORD")]
+
+
+def choose_password(target: RepositoryTarget, sources: Sequence[PasswordSource]) -> str:
+    """The password for ``target``: its own configured one, else the first of ``sources`` that has one.
+
+    Raises :class:`UsageError` naming the repository when none has a password.
+    """
+    if target.own_password is not None:
+        return resolve(target.own_password, what=f"repositories.{target.name}.password")
+    for source in sources:
+        password = source()
+        if password is not None:
+            return password
+    raise UsageError(f"no password for repository {target.name!r}",
+                     hint="Set its password in the site configuration, or SITESNAP_PASSWORD(_FILE).")
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+def open_target(target: RepositoryTarget, sources: Sequence[PasswordSource]) -> Repository:
+    """Open ``target`` with the password :func:`choose_password` picks; the caller closes it."""
+    return open_repository(target.url, choose_password(target, sources), target.options)
+
+
+def create_target(
+    target: RepositoryTarget,
+    sources: Sequence[PasswordSource],
+    *,
+    kdf: dict[str, Any] | None = None,
+    chunker: ChunkerParams | None = None,
+) -> Repository:
+    """Create an empty repository at ``target`` with the password :func:`choose_password` picks."""
+    return create_repository(target.url, choose_password(target, sources), target.options, kdf=kdf,
+                             chunker=chunker)
+
+
+def open_repository(url: str, password: str, options: Mapping[str, Any] | None = None) -> Repository:
+    """The repository at ``url``, unlocked with ``password``; the storage is closed if that fails."""
     storage = open_storage(url, options)
     try:
         return Repository.open(storage, password)
@@ -31,7 +171,24 @@ def open_repository(url: str, password: str, options: dict[str, Any] | None = No
         raise
 
 
-def warm_up_key(url: str, password: str, options: dict[str, Any] | None = None) -> threading.Thread:
+def create_repository(
+    url: str,
+    password: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    kdf: dict[str, Any] | None = None,
+    chunker: ChunkerParams | None = None,
+) -> Repository:
+    """A new repository at ``url``; the storage is closed if creating it fails."""
+    storage = open_storage(url, options)
+    try:
+        return Repository.init(storage, password, kdf=kdf, chunker=chunker)
+    except BaseException:
+        storage.close()
+        raise
+
+
+def warm_up_key(url: str, password: str, options: Mapping[str, Any] | None = None) -> threading.Thread:
     """Derive the key for ``url`` and ``password`` in the background, for an :func:`open_repository` soon after.
 
     A site backup started from the command line imports its catalog and
@@ -53,67 +210,3 @@ def warm_up_key(url: str, password: str, options: dict[str, Any] | None = None) 
     thread = threading.Thread(target=work, name="sitesnap-open-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-def create_repository(
-    url: str,
-    password: str,
-    options: dict[str, Any] | None = None,
-    *,
-    kdf: dict[str, Any] | None = None,
-    chunker: ChunkerParams | None = None,
-) -> Repository:
-    storage = open_storage(url, options)
-    try:
-        return Repository.init(storage, password, kdf=kdf, chunker=chunker)
-    except BaseException:
-        storage.close()
-        raise
-
-
-def repository_target(
-    repo_cfg: RepositoryConfig, *, with_password: bool = True
-) -> tuple[str, dict[str, Any], str | None]:
-    """(url, storage options, password) for a configured repository; secrets resolved here.
-
-    ``with_password=False`` leaves the password unresolved (None), for callers
-    that take it from elsewhere first (``SITESNAP_PASSWORD``).
-    """
-    options: dict[str, Any] = {}
-    where = f"repositories.{repo_cfg.name}"
-    if repo_cfg.s3 is not None:
-        s3 = repo_cfg.s3
-        options["preset"] = s3.preset
-        if s3.endpoint:
-            options["endpoint"] = s3.endpoint
-        if s3.region:
-            options["region"] = s3.region
-        if s3.addressing_style != "auto":
-            options["addressing"] = s3.addressing_style
-        if s3.access_key_id is not None:
-            options["access_key_id"] = resolve(s3.access_key_id, what=f"{where}.s3.access_key_id")
-        if s3.secret_access_key is not None:
-            options["secret_access_key"] = resolve(s3.secret_access_key, what=f"{where}.s3.secret_access_key")
-        if s3.object_lock is not None:
-            options["object_lock_mode"] = s3.object_lock.mode
-            options["object_lock_days"] = s3.object_lock.days
-        if s3.endpoint and s3.endpoint.startswith("http://"):
-            options["allow_http"] = True
-    if repo_cfg.sftp is not None:
-        sftp = repo_cfg.sftp
-        if sftp.key_file is not None:
-            options["key_file"] = str(sftp.key_file)
-        if sftp.password is not None:
-            options["password"] = resolve(sftp.password, what=f"{where}.sftp.password")
-        if sftp.known_hosts is not None:
-            options["known_hosts"] = str(sftp.known_hosts)
-    if repo_cfg.limit_upload:
-        options["limit_upload"] = repo_cfg.limit_upload
-    if repo_cfg.limit_download:
-        options["limit_download"] = repo_cfg.limit_download
-    if repo_cfg.append_only:
-        options["append_only"] = True
-    password = None
-    if with_password and repo_cfg.password is not None:
-        password = resolve(repo_cfg.password, what=f"{where}.password")
-    return repo_cfg.url, options, password

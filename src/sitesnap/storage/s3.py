@@ -11,7 +11,8 @@ S3 and most compatible servers honour.  The ``aliyun-oss`` and
 race-free: two clients creating the same lock at the same instant may both
 succeed.  Use it only where one client writes at a time.
 
-Errors: 404 → ObjectNotFound, 403/401 → PermissionDenied, 5xx, 408, 429,
+Errors: 404 → ObjectNotFound, 403/401 → PermissionDenied (with the service's error code
+and message, e.g. ``SignatureDoesNotMatch``, and a hint about credentials), 5xx, 408, 429,
 timeouts and dropped connections → ``StorageError(transient=True)``; other
 4xx → ``StorageError``.  obstore's own retries are off: the retry wrapper
 decides what to retry, in one place.
@@ -20,13 +21,10 @@ decides what to retry, in one place.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import (
@@ -40,117 +38,35 @@ from obstore.store import S3Store
 
 from sitesnap.errors import ConfigError, ObjectExists, ObjectNotFound, PermissionDenied, StorageError
 from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
-from sitesnap.storage.options import as_bool, reject_unknown, secret_value
+from sitesnap.storage.s3options import OPTIONS, PRESETS, S3Options, parse_options
 
-__all__ = ["PRESETS", "S3Options", "S3Storage", "from_url"]
-
-MiB = 1024 * 1024
-
-PRESETS: Mapping[str, Mapping[str, Any]] = {
-    # Both require virtual-hosted addressing and reject aws-chunked uploads and
-    # the SDKs' default CRC32 trailer checksums; bulk delete needs Content-MD5.
-    "aws": {},
-    "aliyun-oss": {
-        "addressing": "virtual",
-        "endpoint": "https://oss-{region}.aliyuncs.com",
-        "conditional_put": "header:x-oss-forbid-overwrite",
-    },
-    "tencent-cos": {
-        "addressing": "virtual",
-        "endpoint": "https://cos.{region}.myqcloud.com",
-        "conditional_put": "header:x-cos-forbid-overwrite",
-    },
-}
-
-OPTIONS = frozenset(
-    {
-        "preset", "endpoint", "region", "addressing", "access_key_id", "secret_access_key",
-        "session_token", "part_size", "multipart_threshold", "max_connections",
-        "upload_concurrency", "conditional_put", "object_lock_mode", "object_lock_days",
-        "object_lock_exempt", "create_bucket", "allow_http", "timeout",
-    }
-)  # fmt: skip
+__all__ = ["OPTIONS", "PRESETS", "S3Options", "S3Storage", "from_url", "parse_options"]
 
 _STATUS = re.compile(r"status code: (\d{3})")
 
 
-@dataclass
-class S3Options:
-    """Validated options; see ``docs/storage.md`` for each one."""
-
-    bucket: str
-    prefix: str = ""
-    preset: str = "aws"
-    endpoint: str | None = None
-    region: str | None = None
-    addressing: str = "auto"
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    part_size: int = 16 * MiB
-    multipart_threshold: int = 32 * MiB
-    max_connections: int = 16
-    upload_concurrency: int = 4
-    conditional_put: str = "etag"
-    object_lock_mode: str | None = None
-    object_lock_days: int = 0
-    object_lock_exempt: tuple[str, ...] = ("locks/",)
-    create_bucket: bool = False
-    allow_http: bool = False
-    timeout: str = "120s"
-    extra: dict[str, str] = field(default_factory=dict)
+_XML_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{1,400})</Message>")
+DENIED_HINT = ("Check the access key, the secret key (a wrong one gives SignatureDoesNotMatch), the region, "
+               "the system clock and that these credentials may use this bucket and prefix.")
 
 
-def parse_options(url: str, options: Mapping[str, Any]) -> S3Options:
-    """Merge URL, preset and options into :class:`S3Options`; raise ConfigError on nonsense."""
-    reject_unknown(options, OPTIONS, "s3")
-    parts = urlsplit(url)
-    if not parts.netloc:
-        raise ConfigError(f"S3 URL without a bucket: {url}", hint="Use s3://bucket/prefix.")
-    preset = str(options.get("preset", "aws"))
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown S3 preset {preset!r}", hint=f"Known: {', '.join(PRESETS)}.")
-    merged = {**PRESETS[preset], **options}
-    opts = S3Options(bucket=parts.netloc, prefix=parts.path.strip("/"), preset=preset)
-    opts.region = merged.get("region")
-    endpoint = merged.get("endpoint")
-    if endpoint and "{region}" in endpoint:
-        if not opts.region:
-            raise ConfigError(f"the {preset} preset needs a region (e.g. cn-hangzhou)")
-        endpoint = endpoint.format(region=opts.region)
-    opts.endpoint = endpoint
-    opts.addressing = str(merged.get("addressing", "auto"))
-    if opts.addressing not in ("auto", "virtual", "path"):
-        raise ConfigError("addressing must be 'virtual' or 'path'")
-    for key in ("access_key_id", "secret_access_key", "session_token"):
-        setattr(opts, key, secret_value(merged.get(key), f"s3 {key}"))
-    try:
-        opts.part_size = int(merged.get("part_size", opts.part_size))
-        opts.multipart_threshold = int(merged.get("multipart_threshold", opts.multipart_threshold))
-        opts.max_connections = int(merged.get("max_connections", opts.max_connections))
-        opts.upload_concurrency = int(merged.get("upload_concurrency", opts.upload_concurrency))
-        opts.object_lock_days = int(merged.get("object_lock_days", 0))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad S3 option: {exc}") from None
-    if opts.part_size < 5 * MiB or opts.max_connections < 1 or opts.upload_concurrency < 1:
-        raise ConfigError("part_size must be at least 5 MiB; concurrency at least 1")
-    opts.conditional_put = str(merged.get("conditional_put", "etag"))
-    if opts.conditional_put not in ("etag", "none") and not opts.conditional_put.startswith("header:"):
-        raise ConfigError("conditional_put must be 'etag', 'none' or 'header:<name>'")
-    mode = merged.get("object_lock_mode")
-    if mode:
-        opts.object_lock_mode = str(mode).upper()
-        if opts.object_lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
-            raise ConfigError("object_lock_mode must be 'governance' or 'compliance'")
-        if opts.object_lock_days < 1:
-            raise ConfigError("object_lock_days must be at least 1 with object_lock_mode")
-    opts.object_lock_exempt = tuple(merged.get("object_lock_exempt", opts.object_lock_exempt))
-    opts.create_bucket = as_bool(merged.get("create_bucket", False))
-    # obstore also reads AWS_ENDPOINT_URL; a plain-HTTP endpoint from there must be allowed too.
-    effective = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    opts.allow_http = as_bool(merged.get("allow_http", effective.startswith("http:")))
-    opts.timeout = str(merged.get("timeout", opts.timeout))
-    return opts
+def service_error(text: str) -> str | None:
+    """``SignatureDoesNotMatch: The request signature we calculated...`` from an S3 error body in ``text``."""
+    code = _XML_CODE.search(text)
+    if code is None:
+        return None
+    message = _XML_MESSAGE.search(text)
+    return f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+
+
+def _denied(name: str, text: str, summary: str) -> PermissionDenied:
+    """A 401/403 with the service's own error code and message, and what to check."""
+    reason = service_error(text)
+    if reason is None:
+        return PermissionDenied(f"{name}: {summary}", hint=DENIED_HINT)
+    status = _STATUS.search(text)
+    return PermissionDenied(f"{name}: {status.group(1) + ' ' if status else ''}{reason}", hint=DENIED_HINT)
 
 
 def translate(exc: Exception, name: str) -> StorageError:
@@ -162,7 +78,7 @@ def translate(exc: Exception, name: str) -> StorageError:
     text = str(exc)
     summary = text.split("\n", 1)[0][:300]
     if isinstance(exc, PermissionDeniedError | UnauthenticatedError):
-        return PermissionDenied(f"{name}: {summary}")
+        return _denied(name, text, summary)
     match = _STATUS.search(text)
     if match is None:  # connection refused/reset, timeout, truncated body
         return StorageError(f"{name}: {summary}", transient=True)
@@ -172,10 +88,12 @@ def translate(exc: Exception, name: str) -> StorageError:
             return StorageError(f"bucket does not exist: {summary}", hint="Check the bucket name.")
         return ObjectNotFound(name)
     if status in (401, 403):
-        return PermissionDenied(f"{name}: {summary}")
+        return _denied(name, text, summary)
     if status in (409, 412) and ("FileAlreadyExists" in text or "PreconditionFailed" in text):
         return ObjectExists(name)
-    return StorageError(f"{name}: {summary}", transient=status >= 500 or status in (408, 429))
+    reason = service_error(text)
+    detail = f"{match.group(1)} {reason}" if reason else summary
+    return StorageError(f"{name}: {detail}", transient=status >= 500 or status in (408, 429))
 
 
 class S3Storage:

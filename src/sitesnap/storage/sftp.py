@@ -23,14 +23,11 @@ import secrets
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import asyncssh
 
 from sitesnap.errors import (
-    ConfigError,
     NoSpace,
     ObjectExists,
     ObjectNotFound,
@@ -39,59 +36,11 @@ from sitesnap.errors import (
 )
 from sitesnap.storage.base import Buffer, ObjectInfo, StorageProperties, check_name
 from sitesnap.storage.local import TEMP_PREFIX
-from sitesnap.storage.options import reject_unknown, secret_value
+from sitesnap.storage.sftpoptions import OPTIONS, SFTPOptions, parse_options
 
-__all__ = ["SFTPOptions", "SFTPStorage", "from_url"]
+__all__ = ["OPTIONS", "SFTPOptions", "SFTPStorage", "from_url", "parse_options"]
 
 T = TypeVar("T")
-
-OPTIONS = frozenset(
-    {"port", "username", "password", "key_file", "key_passphrase", "known_hosts",
-     "connect_timeout", "timeout"}
-)  # fmt: skip
-
-
-@dataclass
-class SFTPOptions:
-    host: str
-    path: str
-    port: int = 22
-    username: str | None = None
-    password: str | None = None
-    key_file: str | None = None
-    key_passphrase: str | None = None
-    known_hosts: str | None = None
-    connect_timeout: float = 30.0
-    timeout: float = 600.0
-
-
-def parse_options(url: str, options: Mapping[str, Any]) -> SFTPOptions:
-    reject_unknown(options, OPTIONS, "sftp")
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise ConfigError(f"SFTP URL without a host: {url}", hint="Use sftp://user@host/path.")
-    path = unquote(parts.path) or "/"
-    if path.startswith("/~/") or path == "/~":
-        path = path[3:] or "."
-    opts = SFTPOptions(host=parts.hostname, path=path.rstrip("/") or "/")
-    try:
-        opts.port = int(options.get("port", parts.port or 22))
-        opts.connect_timeout = float(options.get("connect_timeout", opts.connect_timeout))
-        opts.timeout = float(options.get("timeout", opts.timeout))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad SFTP option: {exc}") from None
-    opts.username = options.get("username") or (unquote(parts.username) if parts.username else None)
-    if parts.password:
-        raise ConfigError(
-            "put the SFTP password in the options, not in the URL",
-            hint='Use password = {env = "NAME"} or a key file.',
-        )
-    for key in ("password", "key_passphrase"):
-        setattr(opts, key, secret_value(options.get(key), f"sftp {key}"))
-    opts.key_file = options.get("key_file")
-    opts.known_hosts = options.get("known_hosts")
-    return opts
-
 
 def translate(exc: BaseException, name: str) -> StorageError:
     """Map asyncssh and connection errors to the storage error tree."""

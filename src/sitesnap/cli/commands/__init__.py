@@ -1,29 +1,49 @@
-"""One module per command group; ``register`` adds them all to the root group."""
+"""The command modules, one per command (or per group of subcommands), each named after it.
+
+Each module has ``COMMANDS``, the click commands it adds to the root group.
+Adding a command is adding its module and one line to :data:`MODULES`.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
-from sitesnap.cli.commands import (
-    backup,
-    browse,
-    capture,
-    keys,
-    maintain,
-    maintenance,
-    monitor,
-    reference,
-    restore,
-    runtime,
-    site,
-    timeline,
-    web,
-)
-from sitesnap.cli.commands import mount as mount_
+__all__ = ["MODULES", "register"]
 
-__all__ = ["register"]
+MODULES = (
+    "init",
+    "backup",
+    "snapshots",
+    "ls",
+    "diff",
+    "mount",
+    "stats",
+    "restore",
+    "forget",
+    "prune",
+    "copy",
+    "check",
+    "repair",
+    "unlock",
+    "key",
+    "init_site",
+    "drill",
+    "status",
+    "alert",
+    "scheduler",
+    "worker",
+    "trigger",
+    "catalog",
+    "runs",
+    "capture",
+    "timeline",
+    "reference",
+    "web",
+)
+"""Modules of :mod:`sitesnap.cli.commands` whose ``COMMANDS`` :func:`register` adds."""
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -46,9 +66,8 @@ def _add_json_option(command: click.Command) -> None:
 
 
 def register(group: click.Group) -> None:
-    modules = (backup, browse, capture, keys, maintain, maintenance, monitor, mount_, reference, restore, runtime,
-               site, timeline, web)
-    for module in modules:
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
         for command in module.COMMANDS:
             _add_json_option(command)
             group.add_command(command)

@@ -1,46 +1,17 @@
-"""``init`` and ``backup``."""
+"""``backup``: paths into a repository, or the whole site of the config (see :func:`site_backup`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
+from sitesnap.errors import Interrupted
+from sitesnap.errorwire import error_from_dict
 
 INCOMPLETE_EXIT = 3
-"""Exit code of a backup that saved a snapshot but could not read some files (restic's convention)."""
-
-
-@click.command()
-@click.option("--kdf", type=click.Choice(["argon2id", "scrypt"]), default="argon2id", show_default=True,
-              help="Password hashing for the key file.")
-@click.option("--copy-chunker-params-from", "params_from", metavar="NAME|URL",
-              help="Share this repository's chunker parameters and blob IDs, so 'copy' moves only missing data.")
-@click.option("--from-password-file", metavar="FILE",
-              help="Password of that repository.  [env: SITESNAP_FROM_PASSWORD]")
-@pass_app
-def init(app: AppContext, kdf: str, params_from: str | None, from_password_file: str | None) -> None:
-    """Create a new, empty repository."""
-    from sitesnap.engine.opening import create_repository
-    from sitesnap.format.crypto import DEFAULT_KDF
-
-    url = app.repository_url()
-    params = DEFAULT_KDF if kdf == "argon2id" else {"name": "scrypt", "n": 2**15, "r": 8, "p": 1}
-    if params_from:
-        from sitesnap.cli.commands.maintain import init_like
-
-        repo = init_like(app, params_from, from_password_file, url, params)
-    else:
-        repo = create_repository(url, app.password(confirm=True, prompt="New repository password"),
-                                 app.storage_options(), kdf=params)
-    try:
-        if app.output.json_mode:
-            app.output.json({"message_type": "initialized", "id": repo.config.id, "repository": url})
-        else:
-            app.output.always(f"created sitesnap repository {repo.config.id[:10]} at {url}")
-            app.output.print("[dim]Keep the password safe: without it the data cannot be restored.[/]")
-    finally:
-        repo.close()
 
 
 @click.command()
@@ -69,7 +40,6 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
     """
     out = app.output
     if not paths:
-        from sitesnap.cli.commands.site import site_backup
 
         site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy,
                     in_process=in_process)
@@ -101,4 +71,107 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
         raise click.exceptions.Exit(INCOMPLETE_EXIT)
 
 
-COMMANDS = [init, backup]
+
+def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: list[str], *, copy: bool,
+                in_process: bool = False) -> None:
+    """Back up the site through the recorded-job runner, so the catalog, status and alerts see it.
+
+    When the site's scheduler runs on this machine, the backup runs there
+    (see :mod:`sitesnap.runtime.handoff`) unless ``in_process``, ``-r`` or
+    ``--write-only-key`` is given; otherwise it runs in this process.
+    """
+    params = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
+    config_file = app.config_file()
+    may_hand_off = not (in_process or app.repo_url or app.write_only_key)
+    if config_file and may_hand_off and _hand_off(app, config_file, params):
+        return
+    cfg = app.site(required=True)
+    repo_cfg = app.site_repository(cfg)
+    params["repository"] = repo_cfg.name
+    password = app.job_password(repo_cfg)
+    app.warm_up_key(password)  # the key derivation overlaps the imports below
+    from sitesnap.runtime.jobs import run_job
+
+    out = app.output
+    with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
+        run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink, password=password)
+    _show_backup(app, run.to_dict(), snapshot_type, cfg.site.name, ran_in="cli")
+    run.raise_for_error()
+    _raise_for_copies(run.result)
+
+
+def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool:
+    """Run the backup in the site's scheduler and show it as if run here; False when there is none to take it."""
+    from sitesnap.runtime.handoff import Refused, hand_off_backup, progress_from
+
+    out = app.output
+    try:
+        handoff = hand_off_backup(config_file, params)
+    except Refused as refused:
+        out.warn(f"{refused.reason}; backing up in this process")
+        return False
+    if handoff is None:
+        return False
+    result: dict[str, Any] = {}
+    try:
+        with out.progress("backup") as sink:
+            for event in handoff.events():
+                kind = event.get("message_type")
+                if kind == "status":
+                    sink(progress_from(event))
+                elif kind == "warning":
+                    out.warn(str(event.get("message", "")))
+                elif kind == "result":
+                    result = event
+    except KeyboardInterrupt:
+        raise Interrupted(f"the site's scheduler carries on with run {handoff.run_id[:8]}",
+                          hint="See 'sitesnap runs'.") from None
+    finally:
+        handoff.close()
+    _show_backup(app, result, str(params["type"]), handoff.site, ran_in="scheduler")
+    if result.get("error"):
+        raise error_from_dict(result["error"])
+    _raise_for_copies(result.get("result") or {})
+    return True
+
+
+def _raise_for_copies(result: dict[str, Any]) -> None:
+    """A saved backup whose configured copy failed exits with :class:`~sitesnap.errors.CopyFailed`."""
+    if all(c.get("status") == "ok" for c in result.get("copies", [])):
+        return  # without importing the engine, which a handed-off backup does not load
+    from sitesnap.engine.copy import CopyOutcome, raise_for_failed_copies
+
+    outcomes = [CopyOutcome(**c) for c in result.get("copies", [])]
+    raise_for_failed_copies(outcomes, str(result.get("snapshot_id", "")))
+
+
+def _show_backup(app: AppContext, run: dict[str, Any], snapshot_type: str, site: str, *, ran_in: str) -> None:
+    """The lines a site backup ends with, from ``RunResult.to_dict()``, wherever it ran."""
+    out = app.output
+    result: dict[str, Any] = run.get("result") or {}
+    run_id, ok = str(run.get("run_id", "")), run.get("status") == "completed"
+    for w in result.get("warnings", []):
+        out.warn(f"{w['path']}: {w['message']}")
+    copies = result.get("copies", [])
+    if out.json_mode:
+        out.json_line({"message_type": "summary", "run_id": run_id, "ran_in": ran_in, **result})
+    else:
+        for rec in result.get("sources", []):
+            rows = sum(rec.get("tables", {}).values()) if rec.get("tables") else None
+            extra = f", {len(rec['tables'])} tables, {rows} rows" if rows is not None else ""
+            out.always(f"  {rec['name']:<12} {rec['kind']:<8} {human_bytes(int(rec.get('size', 0))):>12}{extra}")
+        if ok:
+            out.always(f"Added to the repository: {human_bytes(result.get('bytes_added', 0))} "
+                       f"(read {human_bytes(result.get('bytes_read', 0))})")
+            out.always(f"snapshot {result['short_id']} ({snapshot_type}) of site {site} "
+                       f"saved in {result.get('duration', 0):.2f}s (run {run_id[:8]})")
+        for c in copies:
+            status = c.get("status")
+            detail = f": {c.get('error')}" if c.get("error") else f", {human_bytes(int(c.get('bytes_sent', 0)))} sent"
+            out.always(f"copy to {c.get('repository')}: {status}{detail}")
+    for c in copies:
+        if c.get("status") != "ok" and out.json_mode:
+            out.warn(f"copy to {c.get('repository')} failed: {c.get('error')}")
+
+
+COMMANDS = [backup]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import click
+import sys
 
-from sitesnap.cli.context import AppContext, pass_app
+import click
+from rich.table import Table
+
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
+from sitesnap.errors import UsageError
 
 
 @click.command()
@@ -34,7 +38,6 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
     """
     out = app.output
     if target is None:
-        from sitesnap.cli.commands.site import site_restore
 
         site_restore(app, snapshot, at_time, list(sources), list(targets), dry_run=dry_run, yes=yes,
                      safety=not no_safety_snapshot)
@@ -66,6 +69,97 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
         return
     out.always(f"restored snapshot {snap.short_id} to {target}: {summary.files} files, {summary.dirs} directories, "
                f"{human_bytes(summary.bytes)}; every blob verified")
+
+
+
+def _parse_targets(targets: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in targets:
+        name, sep, where = t.partition("=")
+        if not sep or not name or not where:
+            raise UsageError(f"--to expects NAME=TARGET, got {t!r}")
+        out[name] = where
+    return out
+
+
+def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list[str], targets: list[str], *,
+                 dry_run: bool, yes: bool, safety: bool) -> None:
+    from sitesnap.engine.site import plan_site_restore, select_snapshot
+
+    cfg = app.site(required=True)
+    app.site_repository(cfg)  # -r must name one of the site's repositories
+    out = app.output
+    with app.open_repo() as repo:
+        repo.load_index()
+        snap = select_snapshot(repo, cfg.site.name, ref, at)
+        plan = plan_site_restore(repo, cfg, snap, sources or None, _parse_targets(targets))
+        if out.json_mode and dry_run:
+            out.json({"message_type": "plan", **plan.to_json()})
+            return
+        if not out.json_mode:
+            _show_plan(app, plan)
+        if dry_run:
+            return
+        if plan.overwrites_live_data and not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("this restore overwrites live data; confirm with --yes",
+                                 hint="Review the plan with --dry-run first.")
+            typed = click.prompt(f"Type the site name ({cfg.site.name}) to overwrite live data", err=True,
+                                 default="", show_default=False)
+            if typed != cfg.site.name:
+                raise UsageError("not confirmed; nothing was changed")
+    from sitesnap.runtime.jobs import run_job
+
+    repo_cfg = app.site_repository(cfg)
+    params = {"snapshot": snap.id, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
+              "safety": safety, "repository": repo_cfg.name}
+    with open_site_catalog(cfg) as catalog, out.progress("restore") as sink:
+        run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
+                      password=app.job_password(repo_cfg))
+    run.raise_for_error()
+    result = run.result
+    if out.json_mode:
+        out.json_line({"message_type": "summary", "run_id": run.run_id, **result})
+        return
+    if result.get("safety_snapshot"):
+        short = result["safety_snapshot"][:8]
+        out.always(f"pre-restore snapshot {short} holds the previous state (undo: sitesnap restore {short})")
+    for item in result.get("items", []):
+        verified = "row counts verified" if item["kind"] != "files" else "every blob verified"
+        out.always(f"restored {item['source']} -> {item['target']} ({verified})")
+        if item.get("result", {}).get("kept_damaged"):
+            out.always(f"  the damaged database was kept as {item['result']['kept_damaged']}")
+
+
+def _show_plan(app: AppContext, plan: object) -> None:
+    from sitesnap.engine.site import RestorePlan
+
+    assert isinstance(plan, RestorePlan)
+    out = app.output
+    out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of {plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S}"
+               f" ({plan.snapshot.type})")
+    table = Table(box=None, header_style="bold")
+    for col in ("Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"):
+        table.add_column(col)
+    for i in plan.items:
+        mode = ("in place" if i.exists else "create") if i.in_place else ("overwrite" if i.exists else "new")
+        rows = ""
+        if i.kind != "files":
+            before = sum(i.before.values()) if i.exists else 0
+            rows = f"{before} → {sum(i.after.values())} ({len(i.after)} tables)"
+        if i.damaged:
+            mode = "replace damaged"
+            rows = f"unreadable → {sum(i.after.values())}"
+        table.add_row(i.source, i.kind, i.target, mode,
+                      str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
+                      str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
+    out.console.print(table)
+    for i in plan.items:
+        if i.damaged:
+            out.always(f"{i.source}: the current database is unreadable ({i.damaged}); it will be kept aside, "
+                       "not snapshotted.")
+    if plan.overwrites_live_data:
+        out.always("Live data will be overwritten; a pre-restore snapshot is taken first.")
 
 
 COMMANDS = [restore]

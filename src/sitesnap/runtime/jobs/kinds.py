@@ -12,7 +12,6 @@ names the damage) in the run row.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,13 +20,14 @@ from typing import Any
 
 from sitesnap.catalog import Catalog
 from sitesnap.config import RepositoryConfig, SiteConfig
+from sitesnap.engine.opening import PasswordSource
 from sitesnap.errors import IntegrityError, UsageError
 from sitesnap.progress import ProgressSink
 from sitesnap.repository.repository import Repository
 from sitesnap.runtime.jobs.records import record_fields
 
 __all__ = ["BACKUP_SNAPSHOT_TYPES", "JobContext", "JobFunction", "available", "backup_job", "check_job",
-           "open_site_repository", "parse_time", "repository_password", "restore_job"]
+           "open_site_repository", "parse_time", "password_sources", "repository_password", "restore_job"]
 
 BACKUP_SNAPSHOT_TYPES = ("incremental", "full", "snapshot", "realtime")
 
@@ -75,33 +75,26 @@ class JobContext:
 JobFunction = Callable[[JobContext], dict[str, Any]]
 
 
-def repository_password(repo_cfg: RepositoryConfig, password: str | None = None) -> str:
-    """``password``, the repository's configured one, or SITESNAP_PASSWORD_FILE / SITESNAP_PASSWORD."""
-    from sitesnap.engine.opening import repository_target
+def password_sources(password: str | None = None) -> list[PasswordSource]:
+    """What a job falls back on for a repository without its own password: ``password``, then the environment."""
+    from sitesnap.engine.opening import environment_passwords, given_password
 
-    password = password or repository_target(repo_cfg)[2]
-    if password is None and os.environ.get("SITESNAP_PASSWORD_FILE"):
-        path = os.environ["SITESNAP_PASSWORD_FILE"]
-        try:
-            with open(path, encoding="utf-8") as fh:
-                password = fh.read().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
-    if password is None:
-        password = os.environ.get("SITESNAP_PASSWORD")
-    if password is None:
-        raise UsageError(f"no password for repository {repo_cfg.name!r}",
-                         hint="Set its password in the site configuration, or SITESNAP_PASSWORD(_FILE).")
-    return password
+    return [given_password(password), *environment_passwords()]
+
+
+def repository_password(repo_cfg: RepositoryConfig, password: str | None = None) -> str:
+    """The repository's configured password, else ``password``, else SITESNAP_PASSWORD_FILE / SITESNAP_PASSWORD."""
+    from sitesnap.engine.opening import choose_password, target_of
+
+    return choose_password(target_of(repo_cfg), password_sources(password))
 
 
 @contextmanager
 def open_site_repository(repo_cfg: RepositoryConfig, password: str | None = None) -> Iterator[Repository]:
-    """A configured repository, opened (secrets resolved), closed at the end of the block."""
-    from sitesnap.engine.opening import open_repository, repository_target
+    """A configured repository, opened (see :func:`repository_password`), closed at the end of the block."""
+    from sitesnap.engine.opening import open_target, target_of
 
-    url, options, _ = repository_target(repo_cfg)
-    repo = open_repository(url, repository_password(repo_cfg, password), options)
+    repo = open_target(target_of(repo_cfg), password_sources(password))
     try:
         yield repo
     finally:
@@ -162,7 +155,7 @@ def _copy_after(ctx: JobContext, repo: Repository, snapshot_id: str) -> None:
     if not any(r.copy_after_backup and r.name != ctx.repo_cfg.name for r in ctx.cfg.repositories):
         return
     outcomes = copy_after_backup(repo, ctx.cfg, snapshot_id, source_url=ctx.repo_cfg.url,
-                                 default_password=ctx.repository_password(), sink=ctx.sink)
+                                 passwords=[*password_sources(ctx.password), ctx.repository_password], sink=ctx.sink)
     ctx.result["copies"] = [o.to_json() for o in outcomes]
     providers = {o.repository: {"ok": o.status == "ok", "error": o.error or None, "bytes_sent": o.bytes_sent,
                                 "reason": "copy"} for o in outcomes}

@@ -35,15 +35,13 @@ def forget_job(ctx: JobContext) -> dict[str, Any]:
     exclusive repository lock; the scheduled ``prune`` job runs this with
     ``prune = true``.
     """
-    from sitesnap.engine.forget import plan_forget, policy_from_config
+    from sitesnap.engine.forget import forget_snapshots, policy_from_config
 
     dry_run = bool(ctx.params.get("dry_run"))
     policy = policy_from_config(ctx.cfg.retention, ctx.cfg.site.timezone)
     with ctx.repository() as repo:
-        with repo.lock(exclusive=not dry_run, operation="forget"):
-            plan = plan_forget(repo, policy=policy, site=ctx.cfg.site.name, now=parse_time(ctx.params.get("time")))
-            if not dry_run:
-                plan.execute()
+        plan = forget_snapshots(repo, policy=policy, site=ctx.cfg.site.name, now=parse_time(ctx.params.get("time")),
+                                dry_run=dry_run)
         for sid in plan.removed:
             ctx.catalog.delete_backup_record(sid)
         ctx.result["forget"] = plan.to_json()

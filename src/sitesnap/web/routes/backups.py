@@ -174,16 +174,11 @@ def delete_backup(backup_id: str) -> dict[str, Any]:
         state.catalog.delete_backup_record(backup_id)
         audit("backup.delete", backup_id, snapshot=False)
         return {"ok": True}
-    from sitesnap.repository.prune import ensure_deletable
+    from sitesnap.engine.forget import forget_snapshots
 
     with open_site_repository(cfg) as repo:
-        ensure_deletable(repo, "forget")
-        with repo.lock(operation=f"forget {backup_id[:8]}"):
-            snap = repo.find_snapshot(backup_id)
-            if snap.site != cfg.site.name:
-                raise UsageError(f"snapshot {snap.short_id} belongs to {snap.site or 'no site'!r}, "
-                                 f"not {cfg.site.name!r}")
-            repo.delete_snapshot(snap.id)
-    state.catalog.delete_backup_record(snap.id)
-    audit("backup.delete", snap.id, snapshot=True, had_record=record is not None)
+        result = forget_snapshots(repo, snapshot_refs=[backup_id], site=cfg.site.name, own_site_only=True)
+    for sid in result.removed:
+        state.catalog.delete_backup_record(sid)
+        audit("backup.delete", sid, snapshot=True, had_record=record is not None)
     return {"ok": True}

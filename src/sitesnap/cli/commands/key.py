@@ -1,6 +1,6 @@
 """``key list|add|remove|passwd|recovery|export|import``: key slots; the data is never re-encrypted.
 
-``key rotate`` and ``key reencrypt`` (a new master key) live in ``rotation``.
+``key rotate`` and ``key reencrypt`` (a new master key) live in ``key_rotate``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from sitesnap.cli.commands.rotation import key_reencrypt, key_rotate
+from sitesnap.cli.commands.key_rotate import key_reencrypt, key_rotate
 from sitesnap.cli.context import AppContext, given_new_password, pass_app
 from sitesnap.errors import UsageError
 

@@ -1,4 +1,4 @@
-"""``check`` and ``unlock``."""
+"""``check``: verify the repository's structure and, with ``--read-data``, all its data."""
 
 from __future__ import annotations
 
@@ -72,19 +72,4 @@ def _show_check(app: AppContext, report: dict[str, Any]) -> None:
                + (f"; read {report['packs_read']} packs, {report['blobs_read']} blobs" if report["packs_read"] else ""))
 
 
-@click.command()
-@click.option("--remove-all", is_flag=True, help="Remove all locks, even live ones (only if nothing runs!).")
-@pass_app
-def unlock(app: AppContext, remove_all: bool) -> None:
-    """Remove stale locks left by crashed processes."""
-    with app.open_repo() as repo:
-        removed = repo.remove_stale_locks(all_locks=remove_all)
-    if app.output.json_mode:
-        app.output.json({"removed": [lk.describe() for lk in removed]})
-        return
-    for lk in removed:
-        app.output.always(f"removed {lk.describe()}")
-    app.output.always(f"{len(removed)} lock(s) removed")
-
-
-COMMANDS = [check, unlock]
+COMMANDS = [check]

@@ -1,0 +1,74 @@
+"""``snapshots``: list the repository's snapshots (with a site config, with their copies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.output import human_bytes
+from sitesnap.format.snapshot import Snapshot
+
+
+def snapshot_json(s: Snapshot) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "short_id": s.short_id,
+        "time": s.time.isoformat(),
+        "paths": s.paths,
+        "tags": s.tags,
+        "type": s.type,
+        "hostname": s.hostname,
+        "username": s.username,
+        "site": s.site,
+        "parent": s.parent,
+        "sources": s.sources,
+        "summary": s.summary,
+        "program_version": s.program_version,
+        "original": s.original,
+    }
+
+
+@click.command()
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag.")
+@click.option("--type", "types", multiple=True, help="Only snapshots of this type.")
+@click.option("--latest", type=int, default=0, help="Only the newest N snapshots.")
+@pass_app
+def snapshots(app: AppContext, tags: tuple[str, ...], types: tuple[str, ...], latest: int) -> None:
+    """List snapshots, oldest first."""
+    out = app.output
+    with app.open_repo() as repo:
+        snaps = repo.load_snapshots(on_error=lambda sid, exc: out.warn(f"snapshot {sid[:8]}: {exc}"))
+    snaps = [s for s in snaps if (not tags or set(tags) & set(s.tags)) and (not types or s.type in types)]
+    if latest:
+        snaps = snaps[-latest:]
+    copies = _copy_status(app)
+    if out.json_mode:
+        out.json([{**snapshot_json(s), **({"copies": copies.get(s.id, {})} if copies is not None else {})}
+                  for s in snaps])
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "Time", "Type", "Host", "Tags", "Paths / sources", "Size", *(("Copies",) if copies else ())):
+        table.add_column(col)
+    for s in snaps:
+        what = ", ".join(src.get("name", "?") for src in s.sources) if s.sources else "\n".join(s.paths)
+        copied = [", ".join(f"{r}: {c['status']}" for r, c in copies.get(s.id, {}).items())] if copies else []
+        table.add_row(s.short_id, s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"), s.type, s.hostname,
+                      ",".join(s.tags), what, human_bytes(int(s.summary.get("bytes_total", 0))), *copied)
+    out.console.print(table)
+    out.print(f"{len(snaps)} snapshot(s)")
+
+
+def _copy_status(app: AppContext) -> dict[str, dict[str, Any]] | None:
+    """With a site config: snapshot ID -> repository -> latest copy result (copies.jsonl)."""
+    cfg = app.site()
+    if cfg is None:
+        return None
+    from sitesnap.engine.copy import load_copy_status
+
+    return load_copy_status(cfg.runtime.state_dir)
+
+
+COMMANDS = [snapshots]
