@@ -87,7 +87,7 @@ class FileWriter:
         lock: threading.Lock,
         *,
         restore_owner: bool,
-        in_flight: int,
+        read_budget: int,
         batch_files: int = 1024,
         batch_blobs: int = 8192,
         batch_open: int = 128,
@@ -98,7 +98,7 @@ class FileWriter:
         self._counts = counts
         self._lock = lock
         self._owner = restore_owner
-        self._slots = threading.BoundedSemaphore(in_flight)
+        self._budget = _ByteBudget(read_budget)
         self._limits = (batch_files, batch_blobs, batch_open)
         self._jobs: list[FileJob] = []
         self._blobs = 0
@@ -127,7 +127,7 @@ class FileWriter:
             self._plan_file(job, needs, targets)
         for pack_id, blobs in needs.items():
             for rng in plan_ranges(pack_id, blobs):
-                self._slots.acquire()
+                self._budget.acquire(rng.end - rng.start)
                 work = [targets[b.blob_id] for b in rng.blobs]
                 self._futures.append(self._pool.submit(self._run_range, rng, work))
 
@@ -191,7 +191,7 @@ class FileWriter:
                 for job, _ in file_targets:
                     self._blob_done(job, exc.message)
         finally:
-            self._slots.release()
+            self._budget.release(rng.end - rng.start)
             self._tracker.update(bytes_done=written, files_done=files)
 
     def _write(self, job: FileJob, data: bytes, offset: int) -> int:
@@ -278,6 +278,26 @@ class FileWriter:
         with self._lock:
             assert self._counts.errors is not None
             self._counts.errors.append(message)
+
+
+class _ByteBudget:
+    """Bytes of pack ranges queued or being read; one range is always let through, however large."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        with self._cond:
+            while self._used and self._used + n > self._limit:
+                self._cond.wait()
+            self._used += n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
 
 
 class _Failed(Exception):

@@ -72,7 +72,7 @@ class Restorer:
 
     Directories, symlinks and hard links are made by the walking thread; file
     contents are written pack by pack by :class:`FileWriter` on a pool of
-    ``workers`` threads, at most ``ranges_in_flight`` pack ranges queued.
+    ``workers`` threads, with at most ``read_budget`` bytes of pack ranges queued or being read.
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class Restorer:
         include: list[str] | None = None,
         delete_extra: bool = False,
         restore_owner: bool | None = None,
-        ranges_in_flight: int = 8,
+        read_budget: int = 40 << 20,
     ) -> None:
         self.loader = loader
         self.tracker = tracker
@@ -98,7 +98,7 @@ class Restorer:
         self._lock = threading.Lock()
         self._counts = WriteCounts(errors=self.summary.errors)
         self._writer = FileWriter(loader, self._pool, tracker, self._counts, self._lock,
-                                  restore_owner=self.restore_owner, in_flight=ranges_in_flight)
+                                  restore_owner=self.restore_owner, read_budget=read_budget)
         self._dir_meta: list[tuple[str, Node]] = []
         self._links: dict[tuple[int, int], str] = {}
         self._pending_links: list[tuple[str, str]] = []

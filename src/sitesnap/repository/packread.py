@@ -5,8 +5,8 @@ costs one open and read (on S3 one GET) per blob; reading them pack by pack
 costs one ranged read per *run* of needed blobs: the blobs a caller wants
 from one pack are sorted by offset and merged into ranges while the gap
 between two needed blobs is at most ``max_gap`` bytes and a range spans at
-most ``max_span`` bytes.  With the defaults a 16 MiB pack that is wholly
-needed is read in two requests.
+most ``max_span`` bytes.  With the defaults a pack that is wholly needed
+is usually read in one request.
 
 Every blob is still verified on its own (authenticated, decompressed,
 hash-checked) through :func:`sitesnap.format.blob.decode_blob`; a damaged
@@ -33,8 +33,8 @@ from sitesnap.repository.masterindex import MasterIndex
 
 __all__ = ["MAX_GAP", "MAX_SPAN", "NeededBlob", "PackRange", "PackSource", "plan_ranges", "read_range"]
 
-MAX_SPAN = 8 << 20
-"""Largest single read; bounds a reader's memory and still makes a 16 MiB pack two requests."""
+MAX_SPAN = 20 << 20
+"""Largest single read: a whole pack (16 MiB plus the blob that closed it) is usually one request."""
 MAX_GAP = 1 << 20
 """Unneeded bytes read through rather than split into two requests (cheaper than a round trip)."""
 
