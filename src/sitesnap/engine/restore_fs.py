@@ -24,6 +24,7 @@ __all__ = [
     "check_tree_names",
     "open_parent",
     "owner",
+    "process_umask",
     "remove",
     "set_file_meta",
     "tmp_name",
@@ -138,8 +139,26 @@ def _owner_of(user: str, group: str, default_uid: int, default_gid: int) -> tupl
     return uid, gid
 
 
-def set_file_meta(fd: int, node: Node, restore_owner: bool) -> None:
+def process_umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` would, for every thread).
+
+    Where it cannot be read, 0o777 is returned: files are then created with
+    no permissions and every file gets its mode set explicitly.
+    """
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777
+
+
+def set_file_meta(fd: int, node: Node, restore_owner: bool, created_mode: int = -1) -> None:
+    """Owner, mode and times of a written file; ``created_mode`` (what the file got at creation) spares a chmod."""
     if restore_owner:
         os.fchown(fd, *owner(node))
-    os.fchmod(fd, node.mode)
+    if node.mode & 0o7777 != created_mode:
+        os.fchmod(fd, node.mode)
     os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))

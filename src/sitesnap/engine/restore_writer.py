@@ -33,7 +33,7 @@ from sitesnap.format.tree import Node
 from sitesnap.progress import Tracker
 from sitesnap.repository.packread import NeededBlob, PackRange, PackSource, plan_ranges, read_range
 
-from .restore_fs import FILE_FLAGS, Dir, remove, set_file_meta, tmp_name, unlink_quiet
+from .restore_fs import FILE_FLAGS, Dir, process_umask, remove, set_file_meta, tmp_name, unlink_quiet
 
 __all__ = ["BlobSource", "FileJob", "FileWriter", "WriteCounts"]
 
@@ -98,6 +98,7 @@ class FileWriter:
         self._counts = counts
         self._lock = lock
         self._owner = restore_owner
+        self._umask = process_umask()
         self._budget = _ByteBudget(read_budget)
         self._limits = (batch_files, batch_blobs, batch_open)
         self._jobs: list[FileJob] = []
@@ -247,10 +248,13 @@ class FileWriter:
         """Create, fill, finish and publish a file whose content is ``data``; returns 1 on success."""
         job.tmp = tmp_name(job.node.name)
         try:
-            fd = os.open(job.tmp, FILE_FLAGS, 0o600, dir_fd=job.d.fd)
+            # Created with its final permission bits when the umask allows, which spares a chmod;
+            # the content is no more readable under the temporary name than under the final one.
+            mode = job.node.mode & 0o777
+            fd = os.open(job.tmp, FILE_FLAGS, mode, dir_fd=job.d.fd)
             try:
                 _pwrite_all(fd, data, 0)
-                set_file_meta(fd, job.node, self._owner)
+                set_file_meta(fd, job.node, self._owner, mode & ~self._umask)
             finally:
                 os.close(fd)
             return self._publish(job)

@@ -12,6 +12,10 @@ Safety rules (docs/format/v1.md, "Restore safety"):
   planted at the final name is replaced, not followed;
 - every blob is verified (authenticated, decompressed, hash-checked) and
   every file's size checked against the snapshot.
+
+The walk (this module) makes directories, symlinks and hard links and hands
+files to :class:`~sitesnap.engine.restore_writer.FileWriter`, which reads
+each needed stretch of a pack once for a whole batch of files.
 """
 
 from __future__ import annotations
