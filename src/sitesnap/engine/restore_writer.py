@@ -31,7 +31,7 @@ from sitesnap.errors import IntegrityError, SitesnapError
 from sitesnap.format.blob import DATA
 from sitesnap.format.tree import Node
 from sitesnap.progress import Tracker
-from sitesnap.repository.packread import NeededBlob, PackRange, PackSource, plan_ranges, read_range
+from sitesnap.repository.packread import NeededBlob, PackRange, PackSource, plan_ranges, read_limits, read_range
 
 from .restore_fs import FILE_FLAGS, Dir, process_umask, remove, set_file_meta, tmp_name, unlink_quiet
 
@@ -87,7 +87,7 @@ class FileWriter:
         lock: threading.Lock,
         *,
         restore_owner: bool,
-        read_budget: int,
+        read_budget: int | None = None,
         batch_files: int = 1024,
         batch_blobs: int = 8192,
         batch_open: int = 128,
@@ -99,7 +99,8 @@ class FileWriter:
         self._lock = lock
         self._owner = restore_owner
         self._umask = process_umask()
-        self._budget = _ByteBudget(read_budget)
+        self._read = read_limits(source.storage.properties.kind)
+        self._budget = _ByteBudget(read_budget or self._read.in_flight)
         self._limits = (batch_files, batch_blobs, batch_open)
         self._jobs: list[FileJob] = []
         self._blobs = 0
@@ -127,7 +128,7 @@ class FileWriter:
         for job in jobs:
             self._plan_file(job, needs, targets)
         for pack_id, blobs in needs.items():
-            for rng in plan_ranges(pack_id, blobs):
+            for rng in plan_ranges(pack_id, blobs, max_span=self._read.max_span):
                 self._budget.acquire(rng.end - rng.start)
                 work = [targets[b.blob_id] for b in rng.blobs]
                 self._futures.append(self._pool.submit(self._run_range, rng, work))

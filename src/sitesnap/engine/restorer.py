@@ -76,7 +76,8 @@ class Restorer:
 
     Directories, symlinks and hard links are made by the walking thread; file
     contents are written pack by pack by :class:`FileWriter` on a pool of
-    ``workers`` threads, with at most ``read_budget`` bytes of pack ranges queued or being read.
+    ``workers`` threads, with at most ``read_budget`` bytes of pack ranges queued or being read
+    (by default what :func:`~sitesnap.repository.packread.read_limits` gives the storage).
     """
 
     def __init__(
@@ -88,7 +89,7 @@ class Restorer:
         include: list[str] | None = None,
         delete_extra: bool = False,
         restore_owner: bool | None = None,
-        read_budget: int = 40 << 20,
+        read_budget: int | None = None,
     ) -> None:
         self.loader = loader
         self.tracker = tracker

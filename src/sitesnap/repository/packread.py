@@ -5,8 +5,10 @@ costs one open and read (on S3 one GET) per blob; reading them pack by pack
 costs one ranged read per *run* of needed blobs: the blobs a caller wants
 from one pack are sorted by offset and merged into ranges while the gap
 between two needed blobs is at most ``max_gap`` bytes and a range spans at
-most ``max_span`` bytes.  With the defaults a pack that is wholly needed
-is usually read in one request.
+most ``max_span`` bytes.  :func:`read_limits` picks the span and the bytes
+in flight by storage kind: on S3 or SFTP a pack that is wholly needed is
+usually one request; on a local disk reads stay small, as they cost no round
+trip and memory stays flat.
 
 Every blob is still verified on its own (authenticated, decompressed,
 hash-checked) through :func:`sitesnap.format.blob.decode_blob`; a damaged
@@ -30,8 +32,19 @@ from sitesnap.errors import IntegrityError, ObjectNotFound
 from sitesnap.format.blob import decode_blob, type_name
 from sitesnap.format.crypto import MasterKey
 from sitesnap.repository.masterindex import MasterIndex
+from sitesnap.storage.base import Storage
 
-__all__ = ["MAX_GAP", "MAX_SPAN", "NeededBlob", "PackRange", "PackSource", "plan_ranges", "read_range"]
+__all__ = [
+    "MAX_GAP",
+    "MAX_SPAN",
+    "NeededBlob",
+    "PackRange",
+    "PackSource",
+    "ReadLimits",
+    "plan_ranges",
+    "read_limits",
+    "read_range",
+]
 
 MAX_SPAN = 20 << 20
 """Largest single read: a whole pack (16 MiB plus the blob that closed it) is usually one request."""
@@ -39,11 +52,34 @@ MAX_GAP = 1 << 20
 """Unneeded bytes read through rather than split into two requests (cheaper than a round trip)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """How large one read may be, and how many bytes of reads may be queued or running at once."""
+
+    max_span: int
+    in_flight: int
+
+
+REMOTE_LIMITS = ReadLimits(max_span=MAX_SPAN, in_flight=2 * MAX_SPAN)
+"""A request costs a round trip (S3, SFTP): whole packs, two at a time."""
+LIMITS_BY_KIND = {
+    # A local read costs no round trip: small reads keep memory flat and still feed both cores.
+    "local": ReadLimits(max_span=4 << 20, in_flight=12 << 20),
+    "memory": ReadLimits(max_span=4 << 20, in_flight=12 << 20),
+}
+
+
+def read_limits(kind: str) -> ReadLimits:
+    """The read limits for a storage kind (``StorageProperties.kind``); remote ones by default."""
+    return LIMITS_BY_KIND.get(kind, REMOTE_LIMITS)
+
+
 class PackSource(Protocol):
     """The parts of :class:`~sitesnap.repository.repository.Repository` a pack reader needs."""
 
     aead: AESGCM
     index: MasterIndex
+    storage: Storage
 
     @property
     def master(self) -> MasterKey: ...
