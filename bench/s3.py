@@ -9,7 +9,9 @@ bucket, does:
 1. ``init`` (untimed);
 2. an initial backup of the tree (timed);
 3. a restore of that snapshot into an empty directory (timed); the first
-   repetition also checks that the restored files equal the source.
+   repetition also checks that the restored files equal the source.  The
+   GET requests the restore sent to its bucket (ranged reads and listings
+   alike) are counted from the server's request log.
 
 The bucket is deleted afterwards so the in-memory server does not grow.
 Throughput is the tree's size in MB (10^6 bytes) divided by the wall time of
@@ -37,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -62,6 +65,7 @@ class Result:
     tool: str
     backup_s: list[float] = field(default_factory=list)
     restore_s: list[float] = field(default_factory=list)
+    restore_gets: list[int] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -70,9 +74,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_moto(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """moto on loopback; its request log (one line per request) goes to ``log`` for counting GETs."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -82,6 +88,19 @@ def start_moto(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("moto_server did not start")
+
+
+_ANSI = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+def count_gets(log: Path, start: int, bucket: str) -> int:
+    """GET requests for ``bucket`` in the server log after byte ``start`` (colour codes stripped)."""
+    with log.open("rb") as fh:
+        fh.seek(start)
+        text = _ANSI.sub(b"", fh.read())
+    prefix = f'"GET /{bucket}'.encode()
+    return sum(1 for line in text.splitlines() if prefix + b"/" in line or prefix + b"?" in line
+               or prefix + b" " in line)
 
 
 def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
@@ -138,7 +157,7 @@ def sitesnap_steps(endpoint: str, bucket: str, work: Path) -> tuple[list[str], l
         'secret_access_key = { env = "AWS_SECRET_ACCESS_KEY" }\n'
         f'[runtime]\nstate_dir = "{work / "state"}"\n'
     )
-    exe = str(BIN / "sitesnap")
+    exe = SITESNAP[0]
     env = base_env(work / "home") | {"SITESNAP_PASSWORD": PASSWORD}
     return ([exe, "-c", str(cfg), "init"], [exe, "-q", "-c", str(cfg), "backup"],
             lambda out: [exe, "-c", str(cfg), "restore", "latest", "--target", str(out)], env)
@@ -152,10 +171,14 @@ def restic_steps(endpoint: str, bucket: str, work: Path) -> tuple[list[str], lis
             lambda out: ["restic", "-r", repo, "restore", "latest", "--target", str(out)], env)
 
 
+SITESNAP = [str(BIN / "sitesnap")]
+"""The sitesnap executable (``--sitesnap``)."""
+
 TOOLS = {"sitesnap": sitesnap_steps, "restic": restic_steps}
 
 
-def run_once(tool: str, tree: Path, endpoint: str, work: Path, rep: int, verify: bool, result: Result) -> None:
+def run_once(tool: str, tree: Path, endpoint: str, work: Path, rep: int, verify: bool, result: Result,
+             log: Path) -> None:
     client = s3_client(endpoint)
     bucket = f"bench-{tool}-{rep}-{os.getpid()}"
     client.create_bucket(Bucket=bucket)
@@ -168,7 +191,11 @@ def run_once(tool: str, tree: Path, endpoint: str, work: Path, rep: int, verify:
         result.backup_s.append(timed([*backup, str(tree)], env))
         out = tool_work / "restored"
         subprocess.run(["sync"], check=False)
+        time.sleep(0.2)  # the backup's last log lines reach the file
+        log_start = log.stat().st_size
         result.restore_s.append(timed(restore(out), env))
+        time.sleep(0.2)
+        result.restore_gets.append(count_gets(log, log_start, bucket))
         if verify:
             restored = next(p for p in out.rglob(tree.name) if p.is_dir())
             if manifest(restored) != manifest(tree):
@@ -184,22 +211,24 @@ def git_commit() -> str:
 
 
 def tool_version(tool: str) -> str:
-    exe = str(BIN / "sitesnap") if tool == "sitesnap" else tool
+    exe = SITESNAP[0] if tool == "sitesnap" else tool
     args = ["--version"] if tool == "sitesnap" else ["version"]
     return subprocess.run([exe, *args], capture_output=True, text=True).stdout.strip().splitlines()[0]
 
 
 def markdown(results: dict[str, Result], size: int, repeat: int) -> str:
     mb = size / MB
-    rows = ["| tool | backup s | backup MB/s | restore s | restore MB/s |", "|---|---:|---:|---:|---:|"]
+    rows = ["| tool | backup s | backup MB/s | restore s | restore MB/s | restore GETs |",
+            "|---|---:|---:|---:|---:|---:|"]
     rates: dict[str, tuple[float, float]] = {}
     for tool, res in results.items():
         b, r = statistics.median(res.backup_s), statistics.median(res.restore_s)
         rates[tool] = (mb / b, mb / r)
-        rows.append(f"| {tool} | {b:.2f} | {mb / b:.1f} | {r:.2f} | {mb / r:.1f} |")
+        gets = statistics.median(res.restore_gets) if res.restore_gets else float("nan")
+        rows.append(f"| {tool} | {b:.2f} | {mb / b:.1f} | {r:.2f} | {mb / r:.1f} | {gets:.0f} |")
     if {"sitesnap", "restic"} <= rates.keys():
         s, o = rates["sitesnap"], rates["restic"]
-        rows.append(f"| **sitesnap / restic** | | **{s[0] / o[0]:.2f}×** | | **{s[1] / o[1]:.2f}×** |")
+        rows.append(f"| **sitesnap / restic** | | **{s[0] / o[0]:.2f}×** | | **{s[1] / o[1]:.2f}×** | |")
     return "\n".join(rows) + f"\n\nTree: {mb:.0f} MB; median of {repeat} run(s) per tool.\n"
 
 
@@ -209,14 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tools", default="sitesnap,restic")
+    parser.add_argument("--sitesnap", default=SITESNAP[0], help="sitesnap executable")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the raw timings here")
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
+    SITESNAP[0] = args.sitesnap
     if "restic" in tools and shutil.which("restic") is None:
         raise SystemExit("restic is not installed (apt-get install -y restic)")
     work = Path(tempfile.mkdtemp(prefix="sitesnap-s3-bench-"))
     port = free_port()
-    server = start_moto(port)
+    log = work / "moto.log"
+    server = start_moto(port, log)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         tree = work / "site"
@@ -228,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeat):
             order = tools if rep % 2 == 0 else tools[::-1]
             for tool in order:
-                run_once(tool, tree, endpoint, work, rep, rep == 0, results[tool])
+                run_once(tool, tree, endpoint, work, rep, rep == 0, results[tool], log)
                 print(f"rep {rep + 1} {tool}: backup {results[tool].backup_s[-1]:.2f}s, "
-                      f"restore {results[tool].restore_s[-1]:.2f}s", file=sys.stderr)
+                      f"restore {results[tool].restore_s[-1]:.2f}s, {results[tool].restore_gets[-1]} GETs",
+                      file=sys.stderr)
     finally:
         server.terminate()
         server.wait(10)
@@ -239,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(results, size, args.repeat))
     if args.json_out:
         args.json_out.write_text(json.dumps({"size": size, "commit": git_commit(), "results": {
-            t: {"backup_s": r.backup_s, "restore_s": r.restore_s} for t, r in results.items()}}, indent=2))
+            t: {"backup_s": r.backup_s, "restore_s": r.restore_s, "restore_gets": r.restore_gets}
+            for t, r in results.items()}}, indent=2))
     return 0
 
 

@@ -19,11 +19,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from sitesnap.errors import SourceError
 from sitesnap.format.blob import DATA, TREE
@@ -32,6 +30,10 @@ from sitesnap.format.tree import Node, encode_tree
 from sitesnap.progress import Tracker
 from sitesnap.sources.files import Excluder, ScanWarning, node_from_stat, scan_dir
 from sitesnap.sources.prescan import Prescan
+
+from .archive_nodes import Pending, chain, done, same_nodes
+from .archive_stream import save_stream
+from .archive_summary import ArchiveSummary, UnchangedBatch
 
 __all__ = ["ArchiveSummary", "Archiver", "BlobStore"]
 
@@ -50,43 +52,6 @@ class BlobStore(Protocol):
     def load_tree(self, tree_id: bytes) -> list[Node]: ...
 
     def content_id(self, data: bytes | memoryview) -> bytes: ...
-
-
-@dataclass
-class ArchiveSummary:
-    files_new: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    dirs: int = 0
-    bytes_read: int = 0
-    bytes_total: int = 0
-    bytes_added: int = 0
-    tree_blobs_added: int = 0
-    warnings: list[ScanWarning] = field(default_factory=list)
-    changed_while_reading: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "files_new": self.files_new,
-            "files_changed": self.files_changed,
-            "files_unchanged": self.files_unchanged,
-            "dirs": self.dirs,
-            "bytes_read": self.bytes_read,
-            "bytes_total": self.bytes_total,
-            "bytes_added": self.bytes_added,
-            "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
-            "changed_while_reading": self.changed_while_reading,
-        }
-
-
-Pending = Future[Node] | Node
-"""A child of a directory: done already (unchanged files, symlinks) or still being read."""
-
-
-def _done(node: Node) -> Future[Node]:
-    fut: Future[Node] = Future()
-    fut.set_result(node)
-    return fut
 
 
 _INLINE_READ = 64 << 10
@@ -155,52 +120,14 @@ class Archiver:
             result = self._archive_entry(bpath, "", node, parent, excluder or Excluder())
         finally:
             self._flush_unchanged(os.fsdecode(name))
-        return result if isinstance(result, Future) else _done(result)
+        return result if isinstance(result, Future) else done(result)
 
     def archive_stream(self, name: bytes, stream: BinaryIO, meta: Node | None = None) -> Node:
         """Chunk and save a stream (a database dump) as a file node; runs in the caller's thread."""
         node = meta or Node(name=name, type="file", mode=0o600)
         node.name = name
-        content: list[bytes] = []
-        size = 0
-        # Hashing, compressing and encrypting overlap with reading the dump (the
-        # native code releases the GIL); a bounded window keeps memory flat and
-        # the chunk order.
-        window: deque[Future[list[tuple[bytes, int]]]] = deque()
-        batch: list[bytes] = []
-        batch_bytes = 0
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream") as pool:
-
-            def settle(fut: Future[list[tuple[bytes, int]]]) -> None:
-                saved = fut.result()
-                content.extend(blob_id for blob_id, _ in saved)
-                added = sum(n for _, n in saved)
-                if added:
-                    self.tracker.update(bytes_new=added)
-
-            def submit() -> None:
-                window.append(pool.submit(self._save_batch, list(batch)))
-                self.tracker.update(bytes_done=batch_bytes)
-                with self._lock:
-                    self.summary.bytes_read += batch_bytes
-                    self.summary.bytes_total += batch_bytes
-                batch.clear()
-                if len(window) >= 8:
-                    settle(window.popleft())
-
-            for chunk in Chunker(self.stream_params).cut_stream(stream):
-                batch.append(chunk)
-                batch_bytes += len(chunk)
-                size += len(chunk)
-                if batch_bytes >= _READ_SIZE:
-                    submit()
-                    batch_bytes = 0
-            if batch:
-                submit()
-            while window:
-                settle(window.popleft())
-        node.size = size
-        node.content = content
+        node.content, node.size = save_stream(stream, self.stream_params, self._save_batch, self.tracker,
+                                              self.summary, self._lock)
         self.tracker.update(files_done=1)
         with self._lock:
             self.summary.files_new += 1
@@ -218,7 +145,7 @@ class Archiver:
         if all(c.done() for c in children if isinstance(c, Future)):
             # Nothing to wait for (an unchanged directory, typically): build it here rather
             # than hand it to the tree thread and back, which costs more than the work.
-            return _done(self._build_dir(meta, children, parent))
+            return done(self._build_dir(meta, children, parent))
         self._dir_slots.acquire()
         return self._trees.submit(self._finalize_dir, meta, children, parent)
 
@@ -304,7 +231,7 @@ class Archiver:
         self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None
     ) -> Node:
         nodes = [c.result() if isinstance(c, Future) else c for c in children]
-        if parent is not None and _same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
+        if parent is not None and same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
             # Equal nodes encode to equal bytes, hence the same content-addressed tree.
             tree_id, added = parent[0], 0
         else:
@@ -332,6 +259,11 @@ class Archiver:
             node.content = parent.content
             self._count_unchanged(node.size, rel)
             return node
+        changed = parent is not None
+        if node.size <= _INLINE_READ and node.nlink == 1:
+            # A small file is read, hashed and sealed faster here than a hand-over to a reader
+            # thread costs (a Future, a semaphore and two GIL switches per file).
+            return self._read_small(path, rel, node, changed)
         with self._lock:
             self.summary.bytes_total += node.size
         if node.nlink > 1:
@@ -339,13 +271,8 @@ class Archiver:
             with self._lock:
                 first = self._hardlinks.get(key)
             if first is not None:
-                return _chain(first, node)
-        changed = parent is not None
+                return chain(first, node)
         self._file_slots.acquire()
-        if node.size <= _INLINE_READ and node.nlink == 1:
-            # A small file is read, hashed and sealed faster here than a hand-over to a reader
-            # thread costs (a Future, a semaphore and two GIL switches per file).
-            return self._read_file(path, rel, node, changed)
         fut = self._files.submit(self._read_file, path, rel, node, changed)
         if node.nlink > 1:
             with self._lock:
@@ -356,7 +283,7 @@ class Archiver:
         """Count an unchanged file; reported in batches, as a walk meets thousands per second."""
         batch = getattr(self._local, "unchanged", None)
         if batch is None:
-            batch = self._local.unchanged = _Unchanged()
+            batch = self._local.unchanged = UnchangedBatch()
         batch.files += 1
         batch.bytes += size
         if batch.files >= 256 or time.monotonic() - batch.since >= 0.1:
@@ -374,6 +301,40 @@ class Archiver:
             self.summary.files_unchanged += files
             self.summary.bytes_total += size
         self.tracker.update(files_done=files, bytes_done=size, current=rel)
+
+    def _read_small(self, path: bytes, rel: str, node: Node, changed: bool) -> Node:
+        """Read a file of at most one chunk in one call: one lock and one progress update per file.
+
+        A file that cannot be opened, or changes while read, takes the general
+        path, which retries, warns and counts it the same way.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                before = os.fstat(fd)
+                data = os.read(fd, before.st_size + 1)
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            data, before, after = b"", None, None
+        if (before is None or after is None or len(data) != before.st_size or len(data) != after.st_size
+                or before.st_mtime_ns != after.st_mtime_ns or len(data) > self.chunker_params.min_size):
+            with self._lock:
+                self.summary.bytes_total += node.size
+            self._file_slots.acquire()
+            return self._read_file(path, rel, node, changed)
+        node.content = [self._save_data(data)[0]] if data else []
+        with self._lock:
+            self.summary.bytes_total += node.size
+            self.summary.bytes_read += len(data)
+            if changed:
+                self.summary.files_changed += 1
+            else:
+                self.summary.files_new += 1
+        node.size = len(data)
+        self.tracker.update(bytes_done=len(data), files_done=1, current=rel)
+        return node
 
     def _read_file(self, path: bytes, rel: str, node: Node, changed: bool) -> Node:
         try:
@@ -426,38 +387,3 @@ class Archiver:
             before.st_mtime_ns == after.st_mtime_ns and before.st_size == after.st_size == total
         )
         return content, total, stable
-
-
-def _copy_content(first: Future[Node], node: Node) -> Node:
-    src = first.result()
-    node.content = src.content
-    node.size = src.size
-    return node
-
-
-def _chain(first: Future[Node], node: Node) -> Future[Node]:
-    """A future for a hardlink twin that completes when the first link's read does."""
-    out: Future[Node] = Future()
-
-    def copy(done: Future[Node]) -> None:
-        try:
-            out.set_result(_copy_content(done, node))
-        except BaseException as exc:
-            out.set_exception(exc)
-
-    first.add_done_callback(copy)
-    return out
-
-
-@dataclass
-class _Unchanged:
-    """One thread's unchanged files not yet added to the summary."""
-
-    files: int = 0
-    bytes: int = 0
-    since: float = field(default_factory=time.monotonic)
-
-
-def _same_nodes(nodes: Sequence[Node], old: dict[bytes, Node]) -> bool:
-    """True when ``nodes`` are exactly the parent tree's nodes (names, metadata, content, subtrees)."""
-    return len(nodes) == len(old) and all(old.get(n.name) == n for n in nodes)

@@ -12,36 +12,38 @@ Safety rules (docs/format/v1.md, "Restore safety"):
   planted at the final name is replaced, not followed;
 - every blob is verified (authenticated, decompressed, hash-checked) and
   every file's size checked against the snapshot.
+
+The walk (this module) makes directories, symlinks and hard links and hands
+files to :class:`~sitesnap.engine.restore_writer.FileWriter`, which reads
+each needed stretch of a pack once for a whole batch of files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import itertools
 import os
 import stat
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pathspec
 
-from sitesnap.errors import IntegrityError, RestoreError
-from sitesnap.format.blob import DATA
-from sitesnap.format.tree import Node, safe_name
+from sitesnap.errors import RestoreError
+from sitesnap.format.tree import Node
 from sitesnap.process import pid_alive
 from sitesnap.progress import Tracker
 
-__all__ = ["BlobLoader", "RestoreSummary", "Restorer"]
+from .restore_fs import DIR_FLAGS, Dir, check_tree_names, open_parent, owner, remove, tmp_name, tmp_owner, unlink_quiet
+from .restore_writer import BlobSource, FileWriter, WriteCounts
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+__all__ = ["BlobLoader", "RestoreSummary", "Restorer", "check_tree_names"]
 
 
-class BlobLoader(Protocol):
+class BlobLoader(BlobSource, Protocol):
+    """A repository as the restorer sees it: trees, index lookups and pack reads."""
+
     def load_blobs(self, blob_type: int, blob_ids: list[bytes]) -> Iterator[bytes]: ...
 
     def load_tree(self, tree_id: bytes) -> list[Node]: ...
@@ -69,42 +71,15 @@ class RestoreSummary:
         }
 
 
-class _Dir:
-    """An open directory descriptor shared by pending file writes; closed at refcount 0."""
-
-    def __init__(self, fd: int, rel: str) -> None:
-        self.fd = fd
-        self.rel = rel
-        self._refs = 1
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            self._refs += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._refs -= 1
-            if self._refs == 0:
-                os.close(self.fd)
-
-
-def check_tree_names(nodes: list[Node], where: str) -> None:
-    seen: set[bytes] = set()
-    for n in nodes:
-        if not safe_name(n.name):
-            raise IntegrityError(f"{where}: unsafe name {n.name!r} in snapshot (refused)")
-        if n.name in seen:
-            raise IntegrityError(f"{where}: duplicate name {n.name!r} in snapshot (refused)")
-        seen.add(n.name)
-
-
-_SMALL_FILE = 64 << 10
-"""Files up to this size are written in batches of :data:`_BATCH_FILES` per worker task."""
-_BATCH_FILES = 32
-
-
 class Restorer:
+    """Restores trees and single files from ``loader``; one instance per restore.
+
+    Directories, symlinks and hard links are made by the walking thread; file
+    contents are written pack by pack by :class:`FileWriter` on a pool of
+    ``workers`` threads, with at most ``read_budget`` bytes of pack ranges queued or being read
+    (by default what :func:`~sitesnap.repository.packread.read_limits` gives the storage).
+    """
+
     def __init__(
         self,
         loader: BlobLoader,
@@ -114,7 +89,7 @@ class Restorer:
         include: list[str] | None = None,
         delete_extra: bool = False,
         restore_owner: bool | None = None,
-        max_files_in_flight: int = 64,
+        read_budget: int | None = None,
     ) -> None:
         self.loader = loader
         self.tracker = tracker
@@ -123,11 +98,12 @@ class Restorer:
         self.restore_owner = os.geteuid() == 0 if restore_owner is None else restore_owner
         self._include = pathspec.PathSpec.from_lines("gitwildmatch", include) if include else None
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or max(2, os.cpu_count() or 2), thread_name_prefix="sitesnap-restore"
+            max_workers=workers or max(4, os.cpu_count() or 2), thread_name_prefix="sitesnap-restore"
         )
-        self._slots = threading.BoundedSemaphore(max_files_in_flight)
         self._lock = threading.Lock()
-        self._futures: list[Future[None]] = []
+        self._counts = WriteCounts(errors=self.summary.errors)
+        self._writer = FileWriter(loader, self._pool, tracker, self._counts, self._lock,
+                                  restore_owner=self.restore_owner, read_budget=read_budget)
         self._dir_meta: list[tuple[str, Node]] = []
         self._links: dict[tuple[int, int], str] = {}
         self._pending_links: list[tuple[str, str]] = []
@@ -138,13 +114,15 @@ class Restorer:
         """Restore the tree ``tree_id`` so that its entries become ``target``'s entries."""
         os.makedirs(target, exist_ok=True)
         try:
-            root_fd = os.open(target, _DIR_FLAGS)
+            root_fd = os.open(target, DIR_FLAGS)
         except OSError as exc:
             raise RestoreError(f"cannot open target {target}: {exc.strerror}") from None
-        root = _Dir(root_fd, "")
+        root = Dir(root_fd, "")
         try:
-            self._restore_dir(root, tree_id, "")
-            self._wait()
+            try:
+                self._restore_dir(root, tree_id, "")
+            finally:
+                self._writer.wait()
             self._make_links(root_fd)
             for rel, node in reversed(self._dir_meta):
                 self._apply_meta(root_fd, rel, node, is_dir=True)
@@ -154,6 +132,7 @@ class Restorer:
             self._pool.shutdown(wait=True)
             root.release()
         self.tracker.finish()
+        self._take_counts()
         if self.summary.errors:
             raise RestoreError(
                 f"{len(self.summary.errors)} item(s) could not be restored; first: {self.summary.errors[0]}"
@@ -164,18 +143,23 @@ class Restorer:
         """Restore one file node to an exact path (used for database dumps and single files)."""
         directory, name = os.path.split(os.path.abspath(target_path))
         os.makedirs(directory, exist_ok=True)
-        d = _Dir(os.open(directory, _DIR_FLAGS), "")
+        d = Dir(os.open(directory, DIR_FLAGS), "")
         node = Node(**{**_node_fields(node), "name": os.fsencode(name)})
-        d.acquire()
-        self._slots.acquire()
         try:
-            self._write_batch(d, [(node, name)])
+            self._writer.add(d, node, name)
+            self._writer.wait()
         finally:
             self._pool.shutdown(wait=True)
             d.release()
+        self._take_counts()
         if self.summary.errors:
             raise RestoreError(self.summary.errors[0])
         return self.summary
+
+    def _take_counts(self) -> None:
+        self.summary.files += self._counts.files
+        self.summary.bytes += self._counts.bytes
+        self._counts.files = self._counts.bytes = 0
 
     # --- walking --------------------------------------------------------------------
 
@@ -189,14 +173,13 @@ class Restorer:
                 return True
         return False
 
-    def _restore_dir(self, d: _Dir, tree_id: bytes, rel: str) -> None:
+    def _restore_dir(self, d: Dir, tree_id: bytes, rel: str) -> None:
         nodes = self.loader.load_tree(tree_id)
         check_tree_names(nodes, rel or "/")
         if self.delete_extra and self._include is None:
             self._delete_extra(d, {n.name for n in nodes})
         else:
             self._remove_dead_temps(d)
-        small: list[tuple[Node, str]] = []
         for node in nodes:
             child_rel = f"{rel}/{node.display_name}" if rel else node.display_name
             if node.type == "dir":
@@ -217,10 +200,9 @@ class Restorer:
             elif node.type == "symlink":
                 self._make_symlink(d, node, child_rel)
             elif node.type == "file":
-                self._schedule_file(d, node, child_rel, small)
-        self._flush_small(d, small)
+                self._schedule_file(d, node, child_rel)
 
-    def _enter_dir(self, parent: _Dir, name: bytes, rel: str) -> _Dir | None:
+    def _enter_dir(self, parent: Dir, name: bytes, rel: str) -> Dir | None:
         try:
             try:
                 st = os.lstat(name, dir_fd=parent.fd)
@@ -228,26 +210,26 @@ class Restorer:
                 os.mkdir(name, 0o700, dir_fd=parent.fd)
             else:
                 if not stat.S_ISDIR(st.st_mode):
-                    _remove(parent.fd, name, st)
+                    remove(parent.fd, name, st)
                     os.mkdir(name, 0o700, dir_fd=parent.fd)
-            return _Dir(os.open(name, _DIR_FLAGS, dir_fd=parent.fd), rel)
+            return Dir(os.open(name, DIR_FLAGS, dir_fd=parent.fd), rel)
         except OSError as exc:
             self._error(f"{rel}: cannot create directory: {exc.strerror}")
             return None
 
-    def _delete_extra(self, d: _Dir, keep: set[bytes]) -> None:
+    def _delete_extra(self, d: Dir, keep: set[bytes]) -> None:
         for entry in os.scandir(d.fd):
             name = os.fsencode(entry.name)
             if name in keep:
                 continue
             try:
-                _remove(d.fd, name, os.lstat(name, dir_fd=d.fd))
+                remove(d.fd, name, os.lstat(name, dir_fd=d.fd))
                 with self._lock:
                     self.summary.deleted += 1
             except OSError as exc:
                 self._error(f"{d.rel}/{entry.name}: cannot delete: {exc.strerror}")
 
-    def _remove_dead_temps(self, d: _Dir) -> None:
+    def _remove_dead_temps(self, d: Dir) -> None:
         """Delete temporary files left in this directory by a restore that was killed.
 
         Temp names carry the writer's pid; one whose process is gone will never
@@ -255,12 +237,12 @@ class Restorer:
         orphan full-size copy behind.
         """
         for entry in os.scandir(d.fd):
-            pid = _tmp_owner(os.fsencode(entry.name))
+            pid = tmp_owner(os.fsencode(entry.name))
             if pid is not None and pid != os.getpid() and not pid_alive(pid):
-                _unlink_quiet(d.fd, os.fsencode(entry.name))
+                unlink_quiet(d.fd, os.fsencode(entry.name))
 
-    def _make_symlink(self, d: _Dir, node: Node, rel: str) -> None:
-        tmp = _tmp_name(node.name)
+    def _make_symlink(self, d: Dir, node: Node, rel: str) -> None:
+        tmp = tmp_name(node.name)
         try:
             os.symlink(node.target, tmp, dir_fd=d.fd)
             os.rename(tmp, node.name, src_dir_fd=d.fd, dst_dir_fd=d.fd)
@@ -270,102 +252,22 @@ class Restorer:
         except OSError as exc:
             self._error(f"{rel}: cannot create symlink: {exc.strerror}")
 
-    def _schedule_file(self, d: _Dir, node: Node, rel: str, small: list[tuple[Node, str]]) -> None:
+    def _schedule_file(self, d: Dir, node: Node, rel: str) -> None:
         if node.nlink > 1 and node.inode:
             key = (node.dev, node.inode)
-            with self._lock:
-                first = self._links.get(key)
-                if first is None:
-                    self._links[key] = rel
+            first = self._links.get(key)
             if first is not None:
                 self._pending_links.append((first, rel))
                 return
-        if node.size <= _SMALL_FILE:
-            # Small files go to a worker in batches: one hand-over (a Future, a semaphore,
-            # GIL switches) per file cost more than writing it, yet the file system's own
-            # work (create, write, rename) still runs on both cores.
-            small.append((node, rel))
-            if len(small) >= _BATCH_FILES:
-                self._flush_small(d, small)
-            return
-        self._submit(d, [(node, rel)])
-
-    def _flush_small(self, d: _Dir, small: list[tuple[Node, str]]) -> None:
-        if small:
-            self._submit(d, list(small))
-            small.clear()
-
-    def _submit(self, d: _Dir, batch: list[tuple[Node, str]]) -> None:
-        d.acquire()
-        self._slots.acquire()
-        fut = self._pool.submit(self._write_batch, d, batch)
-        with self._lock:
-            self._futures.append(fut)
-
-    def _write_batch(self, d: _Dir, batch: list[tuple[Node, str]]) -> None:
-        try:
-            for node, rel in batch:
-                self._write_one(d, node, rel)
-        finally:
-            self._slots.release()
-            d.release()
-
-    def _write_one(self, d: _Dir, node: Node, rel: str) -> None:
-        tmp = _tmp_name(node.name)
-        try:
-            fd = os.open(tmp, _FILE_FLAGS, 0o600, dir_fd=d.fd)
-            try:
-                written = 0
-                for data in self.loader.load_blobs(DATA, node.content):
-                    view = memoryview(data)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
-                    written += len(data)
-                    self.tracker.update(bytes_done=len(data))
-                if written != node.size:
-                    raise IntegrityError(f"{rel}: restored {written} bytes, snapshot says {node.size}")
-                _set_file_meta(fd, node, self.restore_owner)
-            finally:
-                os.close(fd)
-            os.rename(tmp, node.name, src_dir_fd=d.fd, dst_dir_fd=d.fd)
-            with self._lock:
-                self.summary.files += 1
-                self.summary.bytes += node.size
-            self.tracker.update(files_done=1, current=rel)
-        except IsADirectoryError:
-            self._replace_dir_then_retry(d, node, rel, tmp)
-        except (OSError, IntegrityError) as exc:
-            _unlink_quiet(d.fd, tmp)
-            msg = exc.strerror if isinstance(exc, OSError) else exc.message
-            self._error(f"{rel}: {msg}")
-
-    def _replace_dir_then_retry(self, d: _Dir, node: Node, rel: str, tmp: bytes) -> None:
-        try:
-            _remove(d.fd, node.name, os.lstat(node.name, dir_fd=d.fd))
-            os.rename(tmp, node.name, src_dir_fd=d.fd, dst_dir_fd=d.fd)
-            with self._lock:
-                self.summary.files += 1
-                self.summary.bytes += node.size
-        except OSError as exc:
-            _unlink_quiet(d.fd, tmp)
-            self._error(f"{rel}: {exc.strerror}")
-
-    def _wait(self) -> None:
-        while True:
-            with self._lock:
-                futures, self._futures = self._futures, []
-            if not futures:
-                return
-            for fut in futures:
-                fut.result()
+            self._links[key] = rel
+        self._writer.add(d, node, rel)
 
     def _make_links(self, root_fd: int) -> None:
         for first, rel in self._pending_links:
-            src_dir, src_name = _open_parent(root_fd, first)
-            dst_dir, dst_name = _open_parent(root_fd, rel)
+            src_dir, src_name = open_parent(root_fd, first)
+            dst_dir, dst_name = open_parent(root_fd, rel)
             try:
-                _unlink_quiet(dst_dir, dst_name)
+                unlink_quiet(dst_dir, dst_name)
                 os.link(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
                 with self._lock:
                     self.summary.hardlinks += 1
@@ -383,11 +285,11 @@ class Restorer:
             elif rel == "":
                 dir_fd, name, close = base_fd, b".", False
             else:
-                dir_fd, name = _open_parent(base_fd, rel)
+                dir_fd, name = open_parent(base_fd, rel)
                 close = True
             try:
                 if self.restore_owner:
-                    os.chown(name, *_owner(node), dir_fd=dir_fd, follow_symlinks=False)
+                    os.chown(name, *owner(node), dir_fd=dir_fd, follow_symlinks=False)
                 if not symlink:
                     os.chmod(name, node.mode, dir_fd=dir_fd)
                 os.utime(name, ns=(node.mtime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
@@ -404,81 +306,3 @@ class Restorer:
 
 def _node_fields(node: Node) -> dict[str, Any]:
     return {f: getattr(node, f) for f in Node.__slots__}
-
-
-_TMP_COUNTER = itertools.count()
-_TMP_PREFIX = b".sitesnap-tmp-"
-
-
-def _tmp_owner(name: bytes) -> int | None:
-    """The pid in a restorer temp name (``.sitesnap-tmp-<pid>-<n>-<name>``), else None."""
-    if not name.startswith(_TMP_PREFIX):
-        return None
-    pid, _, rest = name[len(_TMP_PREFIX):].partition(b"-")
-    return int(pid) if pid.isdigit() and rest else None
-
-
-def _tmp_name(name: bytes) -> bytes:
-    """A temporary name beside ``name``; unique per process (pid + counter), created with O_EXCL."""
-    return _TMP_PREFIX + b"%d-%d-" % (os.getpid(), next(_TMP_COUNTER)) + name[:100]
-
-
-def _unlink_quiet(dir_fd: int, name: bytes) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(name, dir_fd=dir_fd)
-
-
-def _remove(dir_fd: int, name: bytes, st: os.stat_result) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        try:
-            for entry in os.scandir(fd):
-                child = os.fsencode(entry.name)
-                _remove(fd, child, os.lstat(child, dir_fd=fd))
-        finally:
-            os.close(fd)
-        os.rmdir(name, dir_fd=dir_fd)
-    else:
-        os.unlink(name, dir_fd=dir_fd)
-
-
-def _open_parent(root_fd: int, rel: str) -> tuple[int, bytes]:
-    """Open the directory holding ``rel`` without following any symlink; returns (fd, name)."""
-    parts = [os.fsencode(p) for p in rel.split("/")]
-    fd = os.dup(root_fd)
-    try:
-        for part in parts[:-1]:
-            nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-    except OSError:
-        os.close(fd)
-        raise
-    return fd, parts[-1]
-
-
-def _owner(node: Node) -> tuple[int, int]:
-    return _owner_of(node.user, node.group, node.uid, node.gid)
-
-
-@functools.lru_cache(maxsize=256)
-def _owner_of(user: str, group: str, default_uid: int, default_gid: int) -> tuple[int, int]:
-    """Names win over numbers when this system knows them (restoring on another machine)."""
-    import grp
-    import pwd
-
-    uid, gid = default_uid, default_gid
-    if user:
-        with contextlib.suppress(KeyError):
-            uid = pwd.getpwnam(user).pw_uid
-    if group:
-        with contextlib.suppress(KeyError):
-            gid = grp.getgrnam(group).gr_gid
-    return uid, gid
-
-
-def _set_file_meta(fd: int, node: Node, owner: bool) -> None:
-    if owner:
-        os.fchown(fd, *_owner(node))
-    os.fchmod(fd, node.mode)
-    os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
