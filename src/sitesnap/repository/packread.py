@@ -26,11 +26,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sitesnap.errors import IntegrityError, ObjectNotFound
 from sitesnap.format.blob import decode_blob, type_name
-from sitesnap.format.crypto import MasterKey
+from sitesnap.format.crypto import Aead, MasterKey
 from sitesnap.repository.masterindex import MasterIndex
 from sitesnap.storage.base import Storage
 
@@ -77,9 +76,11 @@ def read_limits(kind: str) -> ReadLimits:
 class PackSource(Protocol):
     """The parts of :class:`~sitesnap.repository.repository.Repository` a pack reader needs."""
 
-    aead: AESGCM
     index: MasterIndex
     storage: Storage
+
+    @property
+    def aead(self) -> Aead: ...
 
     @property
     def master(self) -> MasterKey: ...
