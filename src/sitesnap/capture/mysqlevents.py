@@ -14,7 +14,9 @@ of a transaction is its GTID event's timestamp: the server writes the group
 at commit, stamped with the start of the committing statement, in whole
 seconds.  Times are printed in the program's local zone, so it runs with
 ``TZ=UTC``.  Events outside any group (format description, rotate, binlog
-checkpoint) may be cut anywhere.  A file that is still being written may end
+checkpoint) may be cut anywhere.  The databases a transaction wrote are those
+of its ``Table_map`` events (row format); a transaction without any (DDL, a
+statement-format write) is taken to concern every database.  A file that is still being written may end
 in a torn event: only events that end within the bytes on disk count.
 """
 
@@ -33,6 +35,7 @@ __all__ = ["BinlogScan", "Transaction", "parse_listing", "scan_binlog"]
 _HEADER = re.compile(
     r"^#(\d{6})\s+(\d{1,2}:\d\d:\d\d) server id \d+\s+end_log_pos (\d+)(?: CRC32 0x[0-9a-f]+)?\s+(.*)$")
 _GTID = re.compile(r"^GTID (\d+-\d+-\d+)(.*)$")
+_TABLE_MAP = re.compile(r"^Table_map: `((?:[^`]|``)*)`\.`")
 _ENDING = ("COMMIT/*!*/;", "ROLLBACK/*!*/;", "COMMIT", "ROLLBACK")
 _TIMEOUT = 600
 
@@ -44,6 +47,10 @@ class Transaction:
     end: int
     time_ns: int
     gtid: str
+    databases: frozenset[str] = frozenset()  # empty: unknown, so any database
+
+    def concerns(self, database: str) -> bool:
+        return not self.databases or database in self.databases
 
 
 @dataclass
@@ -60,7 +67,10 @@ class _Group:
     gtid: str
     time_ns: int
     trans: bool
-    events: int = 0
+    databases: set[str] = field(default_factory=set)
+
+    def done(self, end: int) -> Transaction:
+        return Transaction(end, self.time_ns, self.gtid, frozenset(self.databases))
 
 
 def _time_ns(day: str, clock: str) -> int:
@@ -78,7 +88,7 @@ def parse_listing(lines: Iterable[str], size: int, start: int = 0) -> BinlogScan
         header = _HEADER.match(line)
         if header is None:
             if group is not None and group.trans and line.strip() in _ENDING and event_end <= size:
-                scan.transactions.append(Transaction(event_end, group.time_ns, group.gtid))
+                scan.transactions.append(group.done(event_end))
                 scan.safe_end, group = event_end, None
             continue
         day, clock, end_text, what = header.groups()
@@ -93,16 +103,18 @@ def parse_listing(lines: Iterable[str], size: int, start: int = 0) -> BinlogScan
             scan.safe_end = event_end
             scan.rotated = scan.rotated or what.startswith(("Rotate to", "Stop"))
             continue
-        group.events += 1
+        table = _TABLE_MAP.match(what)
+        if table is not None:
+            group.databases.add(table.group(1).replace("``", "`"))
         if what.startswith("Xid") or not group.trans:
-            scan.transactions.append(Transaction(event_end, group.time_ns, group.gtid))
+            scan.transactions.append(group.done(event_end))
             scan.safe_end, group = event_end, None
     return scan
 
 
 def scan_binlog(program: str, path: str, size: int, start: int = 0) -> BinlogScan:
     """Scan the first ``size`` bytes of the binlog file ``path`` from offset ``start`` (>= 4 to skip ahead)."""
-    argv = [program, "--base64-output=decode-rows", "--short-form=0"]
+    argv = [program, "--base64-output=decode-rows", "--skip-gtid-strict-mode"]
     if start > 4:
         argv.append(f"--start-position={start}")
     argv.append(path)

@@ -49,6 +49,7 @@ class MysqlCapture:
         self.repo = repo
         self.source = mysql_source(source_cfg, dump_options=BASE_DUMP_OPTIONS)
         self.name = self.source.name
+        self.database = self.source.url.database
         self.login: Login = login_of(self.source.url)
         self.stats = CaptureStats(self.name)
         self.facts: ServerFacts | None = None
@@ -59,6 +60,10 @@ class MysqlCapture:
         self.file = ""  # the binlog file being shipped, and the offset shipped up to in it
         self.offset = 0
         self.gtid = ""
+        self.base_file, self.base_pos = "", 0  # transactions up to here are in the base already
+
+    def _in_base(self, name: str) -> int:
+        return self.base_pos if name == self.base_file else 0
 
     @property
     def warnings(self) -> list[str]:
@@ -80,6 +85,7 @@ class MysqlCapture:
         self.generation, self.sequence = newest.generation, last.sequence + 1
         self.end_time_ns = last.end_time_ns
         self.file, self.offset = _resume_point(last)
+        self.base_file, self.base_pos = str(newest.base.params["file"]), int(newest.base.params["pos"])
         self.gtid = str(last.params.get("gtid", ""))
         if self._continue(resumed=True):
             self.stats.resumed = True
@@ -113,6 +119,7 @@ class MysqlCapture:
             logstream.save_segment(self.repo, seg, CoordinateReader(stream, finish))  # type: ignore[arg-type]
         self.generation, self.sequence, self.end_time_ns = seg.generation, 1, seg.end_time_ns
         self.file, self.offset, self.gtid = str(seg.params["file"]), 0, str(seg.params["gtid"])
+        self.base_file, self.base_pos = self.file, int(seg.params["pos"])
         self.stats.generations_started += 1
         self.stats.segments += 1
         self.spool.start(self.file)
@@ -132,7 +139,10 @@ class MysqlCapture:
                 return shipped
             scan = scan_binlog(self.spool.program, str(self.spool.path(self.file)), size, self.offset)
             closed = closed or scan.rotated
-            txns = [t for t in scan.transactions if t.end > self.offset]
+            # Only this database's transactions are commits of its log; the others' bytes ride along
+            # (the replay filters them), so their clocks cannot cut a restore short.
+            txns = [t for t in scan.transactions
+                    if t.end > max(self.offset, self._in_base(self.file)) and t.concerns(self.database)]
             if not closed:
                 if txns:
                     shipped += self._ship(txns, txns[-1].end, closed=False)

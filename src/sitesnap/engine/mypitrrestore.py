@@ -101,6 +101,7 @@ def _plan(gen: Generation, through_ns: int) -> _Plan:
     plan = _Plan([base_file], [], base_pos, 0, gen.base.end_time_ns)
     for seg in gen.chain:
         name, start = str(seg.params["file"]), int(seg.params["start"])
+        plan.segments.append(seg)
         for commit in seg.commits:
             if commit.time_ns > through_ns:
                 return plan
@@ -110,7 +111,6 @@ def _plan(gen: Generation, through_ns: int) -> _Plan:
             if name != plan.files[-1]:
                 plan.files.append(name)
             plan.stop, plan.state_ns, plan.commits = end, commit.time_ns, plan.commits + 1
-        plan.segments.append(seg)
     return plan
 
 
