@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
-
 from tests.pitr_mysql.conftest import Server
 
 ACCOUNTS = 20
@@ -52,7 +51,7 @@ class Bank:
     def _guard(self, body: Any, seed: int) -> None:
         try:
             body(seed)
-        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+        except BaseException as exc:
             self.errors.append(exc)
 
     def _transfers(self, seed: int) -> None:

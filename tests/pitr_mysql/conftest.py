@@ -73,8 +73,8 @@ def binlog_server() -> Iterator[Server]:
     root = Path(tempfile.mkdtemp(prefix="sitesnap-mariadb-"))
     shutil.chown(root, "mysql", "mysql")
     data, sock, log = root / "data", str(root / "sock"), root / "server.log"
-    subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}", "--auth-root-authentication-method=normal",
-                    "--skip-test-db"], check=True, capture_output=True)
+    subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     port = _free_port()
     with open(log, "wb") as out:

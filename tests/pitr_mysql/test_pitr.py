@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests.pitr_mysql.bank import Bank, balances, checksum, create_bank, expected_balances, ledger
+from tests.pitr_mysql.conftest import Server
 
 from sitesnap.config.schema import MysqlSource as MysqlSourceConfig
 from sitesnap.engine.mypitr import MysqlCapture, open_capture, restore_at
 from sitesnap.engine.replay import source_timelines
 from sitesnap.errors import RestoreError
 from sitesnap.repository.repository import Repository
-from tests.pitr_mysql.bank import Bank, balances, checksum, create_bank, expected_balances, ledger
-from tests.pitr_mysql.conftest import Server
 
 
 def _config(server: Server, db: str) -> Any:

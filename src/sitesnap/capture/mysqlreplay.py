@@ -21,6 +21,7 @@ the restore user's login from a 0600 option file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -65,10 +66,8 @@ def _copy_without_gtids(source: IO[bytes], sink: IO[bytes]) -> None:
     except BrokenPipeError:
         pass  # the client stopped early; its exit status says why
     finally:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             sink.close()
-        except BrokenPipeError:
-            pass
 
 
 def replay_binlog(binlog_program: str, client_program: str, client_help: str, options: str, replay: Replay) -> None:
