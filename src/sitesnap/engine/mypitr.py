@@ -61,6 +61,7 @@ class MysqlCapture:
         self.offset = 0
         self.gtid = ""
         self.base_file, self.base_pos = "", 0  # transactions up to here are in the base already
+        self.scanned = 0  # where listing the current file resumes (an event boundary)
 
     def _in_base(self, name: str) -> int:
         return self.base_pos if name == self.base_file else 0
@@ -85,6 +86,7 @@ class MysqlCapture:
         self.generation, self.sequence = newest.generation, last.sequence + 1
         self.end_time_ns = last.end_time_ns
         self.file, self.offset = _resume_point(last)
+        self.scanned = 0
         self.base_file, self.base_pos = str(newest.base.params["file"]), int(newest.base.params["pos"])
         self.gtid = str(last.params.get("gtid", ""))
         if self._continue(resumed=True):
@@ -119,6 +121,7 @@ class MysqlCapture:
             logstream.save_segment(self.repo, seg, CoordinateReader(stream, finish))  # type: ignore[arg-type]
         self.generation, self.sequence, self.end_time_ns = seg.generation, 1, seg.end_time_ns
         self.file, self.offset, self.gtid = str(seg.params["file"]), 0, str(seg.params["gtid"])
+        self.scanned = 0
         self.base_file, self.base_pos = self.file, int(seg.params["pos"])
         self.stats.generations_started += 1
         self.stats.segments += 1
@@ -135,21 +138,25 @@ class MysqlCapture:
             following = binlog_name(self.file, binlog_number(self.file) + 1)
             closed = self.spool.has(following)  # looked at first: a file is complete once the next one exists
             size = self.spool.size(self.file)
-            if size <= self.offset and not closed:
+            # Scanning resumes after what was scanned already (other databases' transactions, the part
+            # of the base's file the base holds): each byte is listed once, however long this one idles.
+            start = max(self.offset, self.scanned, self._in_base(self.file))
+            if size <= start and not closed:
                 return shipped
-            scan = scan_binlog(self.spool.program, str(self.spool.path(self.file)), size, self.offset)
-            closed = closed or scan.rotated
-            # Only this database's transactions are commits of its log; the others' bytes ride along
-            # (the replay filters them), so their clocks cannot cut a restore short.
-            txns = [t for t in scan.transactions
-                    if t.end > max(self.offset, self._in_base(self.file)) and t.concerns(self.database)]
+            txns: list[Transaction] = []
+            if size > start:
+                scan = scan_binlog(self.spool.program, str(self.spool.path(self.file)), size, start)
+                closed, self.scanned = closed or scan.rotated, scan.safe_end
+                # Only this database's transactions are commits of its log; the others' bytes ride along
+                # (the replay filters them), so their clocks cannot cut a restore short.
+                txns = [t for t in scan.transactions if t.concerns(self.database)]
             if not closed:
                 if txns:
                     shipped += self._ship(txns, txns[-1].end, closed=False)
                 return shipped
             shipped += self._ship(txns, size, closed=True)
             self.spool.discard(self.file)
-            self.file, self.offset = following, 0
+            self.file, self.offset, self.scanned = following, 0, 0
 
     def _ship(self, txns: list[Transaction], end: int, *, closed: bool) -> int:
         """Store [offset, end) of the current file as the next log segment of the generation."""
