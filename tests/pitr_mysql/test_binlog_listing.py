@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from sitesnap.capture.mysqlbase import CoordinateReader
 from sitesnap.capture.mysqlevents import parse_listing
+from sitesnap.capture.mysqlreplay import Replay, replay_binlog
 from sitesnap.capture.mysqlspool import binlog_name, binlog_number, position, split_position
 from sitesnap.config.schema import MysqlSource as MysqlSourceConfig
-from sitesnap.errors import SourceError
+from sitesnap.errors import MissingTool, SourceError
 
 LISTING = """\
 # at 4
@@ -109,3 +111,11 @@ def test_continuous_is_accepted_on_mysql_sources() -> None:
     cfg = MysqlSourceConfig.model_validate({"name": "db", "type": "mysql", "url": "mysql://u@h/db",
                                             "continuous": True})
     assert cfg.continuous
+
+
+def test_a_client_without_sandbox_never_replays_a_binlog(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(MissingTool, match="--sandbox"):
+        replay_binlog("/bin/false", f"/bin/touch {marker}", "Usage: mariadb [OPTIONS]", "/nonexistent.cnf",
+                      Replay(["b.000001"], 4, 100, "shop", "shop"))
+    assert not marker.exists()

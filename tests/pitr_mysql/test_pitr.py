@@ -15,6 +15,7 @@ from sitesnap.config.schema import MysqlSource as MysqlSourceConfig
 from sitesnap.engine.mypitr import MysqlCapture, open_capture, restore_at
 from sitesnap.engine.replay import source_timelines
 from sitesnap.errors import RestoreError
+from sitesnap.repository.logcheck import check_log_segments
 from sitesnap.repository.repository import Repository
 
 
@@ -125,7 +126,14 @@ def test_a_purge_behind_a_stopped_capture_is_a_reported_gap(
     server.sql("INSERT INTO purged.ledger (src, dst, amount, stamp) VALUES (4, 5, 6, UNIX_TIMESTAMP())")
     server.sql("FLUSH BINARY LOGS")
     current = server.sql("SHOW MASTER STATUS")[0][0]
-    server.sql(f"PURGE BINARY LOGS TO '{current}'")
+    deadline = time.monotonic() + 30  # the server keeps a file a replica still reads: wait for its thread to end,
+    while server.sql("SELECT COUNT(*) FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'")[0][0]:
+        assert time.monotonic() < deadline, "the stopped capture's replication thread did not end"
+        time.sleep(0.1)
+    # ... and a file whose transactions InnoDB has not checkpointed yet: purge until it is gone.
+    while [r[0] for r in server.sql(f"PURGE BINARY LOGS TO '{current}'", "SHOW BINARY LOGS")] != [current]:
+        assert time.monotonic() < deadline, "the old binlog files were not purged"
+        time.sleep(0.2)
     time.sleep(1.1)
 
     again = open_capture(repo, _config(server, "purged"))
@@ -147,6 +155,31 @@ def test_a_purge_behind_a_stopped_capture_is_a_reported_gap(
     result = restore_at(repo, _config(server, "purged"), _at(gap_to // 1_000_000_000), "purged_after")
     assert sorted(r[:3] for r in ledger(server, "purged_after").values()) == [(1, 2, 3), (4, 5, 6)]
     assert result.generation == timeline.generations[1].generation.hex()
+
+
+def test_a_binlog_copy_that_dies_is_restarted_without_a_new_base(
+    binlog_server: Server, make_repo: Callable[..., Repository]
+) -> None:
+    server = binlog_server
+    create_bank(server, "restarted")
+    repo = make_repo()
+    repo.load_index()
+    capture = open_capture(repo, _config(server, "restarted"))
+    try:
+        capture.start()
+        server.sql("INSERT INTO restarted.ledger (src, dst, amount, stamp) VALUES (1, 2, 3, UNIX_TIMESTAMP())")
+        assert _tick_until(capture) == 1
+        assert capture.spool is not None and capture.spool.proc is not None
+        capture.spool.proc.kill()
+        capture.spool.proc.wait()
+        server.sql("INSERT INTO restarted.ledger (src, dst, amount, stamp) VALUES (2, 3, 4, UNIX_TIMESTAMP())")
+        assert _tick_until(capture) == 1
+        assert capture.stats.generations_started == 1 and capture.spool.running()
+    finally:
+        capture.close()
+    assert check_log_segments(repo) == ([], [])
+    timeline = source_timelines(repo)["restarted"]
+    assert len(timeline.generations) == 1 and not timeline.generations[0].broken
 
 
 def test_a_stopped_capture_resumes_where_it_left_off(
