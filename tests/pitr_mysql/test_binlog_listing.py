@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from sitesnap.capture.mysqlbase import CoordinateReader
 from sitesnap.capture.mysqlevents import parse_listing
 from sitesnap.capture.mysqlreplay import Replay, replay_binlog
-from sitesnap.capture.mysqlspool import binlog_name, binlog_number, position, split_position
+from sitesnap.capture.mysqlspool import binlog_name, binlog_number, position, remove_stale_spools, split_position
 from sitesnap.config.schema import MysqlSource as MysqlSourceConfig
 from sitesnap.errors import MissingTool, SourceError
 
@@ -119,3 +120,13 @@ def test_a_client_without_sandbox_never_replays_a_binlog(tmp_path: Path) -> None
         replay_binlog("/bin/false", f"/bin/touch {marker}", "Usage: mariadb [OPTIONS]", "/nonexistent.cnf",
                       Replay(["b.000001"], 4, 100, "shop", "shop"))
     assert not marker.exists()
+
+
+def test_spools_of_dead_captures_are_removed(tmp_path: Path) -> None:
+    dead = tmp_path / "sitesnap-binlog-999999999-abc"  # no such process
+    alive = tmp_path / f"sitesnap-binlog-{os.getpid()}-abc"
+    for d in (dead, alive):
+        d.mkdir()
+        (d / "binlog.000001").write_bytes(b"\xfebin")
+    assert remove_stale_spools(str(tmp_path)) == 1
+    assert not dead.exists() and alive.exists()

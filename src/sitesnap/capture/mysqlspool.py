@@ -10,24 +10,52 @@ Positions: a binlog position is (file, offset); the log stream needs one
 ordered integer, ``number << 32 | offset`` where ``number`` is the file's
 numeric suffix (``mysql-bin.000042`` -> 42).  A closed file's end is the next
 file's start, so the chain of segments is continuous across rotations.
+
+The child dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``),
+so a killed capture leaves no replica connection behind; its spool directory,
+named after the capture's process id, is removed by the next capture
+(:func:`remove_stale_spools`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from sitesnap.capture.mysqlserver import Login
 from sitesnap.errors import MissingTool, SourceError
+from sitesnap.process import pid_alive
 
-__all__ = ["BinlogSpool", "binlog_name", "binlog_number", "find_program", "position", "split_position"]
+__all__ = ["BinlogSpool", "binlog_name", "binlog_number", "find_program", "position", "remove_stale_spools",
+           "split_position"]
 
 _SUFFIX = re.compile(r"^(.*)\.(\d+)$")
 _PACKAGE_HINT = "Install the MariaDB client programs: apt-get install mariadb-client"
+_PREFIX = "sitesnap-binlog-"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def remove_stale_spools(directory: str | None = None) -> int:
+    """Delete spool directories of captures whose process is gone; returns how many."""
+    removed = 0
+    for entry in Path(directory or tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid_text = entry.name[len(_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def find_program(*names: str) -> str:
@@ -69,7 +97,8 @@ class BinlogSpool:
         self.login = login
         self.replica_id = replica_id
         self.program = program or find_program("mariadb-binlog", "mysqlbinlog")
-        self.directory = Path(tempfile.mkdtemp(prefix="sitesnap-binlog-"))
+        remove_stale_spools()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         os.chmod(self.directory, 0o700)
         self._options = self.directory / "client.cnf"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,7 +115,7 @@ class BinlogSpool:
                 f"--result-file={self.directory}/", first_file]
         with open(self._stderr, "wb") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                         env={**os.environ, "LC_ALL": "C"})
+                                         env={**os.environ, "LC_ALL": "C"}, preexec_fn=_die_with_parent)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
