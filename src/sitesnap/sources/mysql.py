@@ -63,7 +63,7 @@ from sitesnap.sources.mysqlobjects import swap_tables
 from sitesnap.sources.mysqlsql import count_tables, database_exists, db_charset, exec_sql, q, scalar, side_name
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
-__all__ = ["MysqlSource"]
+__all__ = ["MysqlRestore", "MysqlSource"]
 
 _BLOCK = 1 << 20
 _PACKAGE = "mariadb-client"
@@ -96,12 +96,14 @@ class MysqlSource(StreamSource):
         keep_old: bool = False,
         bin_dirs: Sequence[str] | None = None,
         connect_timeout: int = 10,
+        dump_options: Sequence[str] = (),
     ) -> None:
         self.url = parse_database_url(url, kind="mysql")
         self.name = name or self.url.database
         self.keep_old = keep_old
         self.bin_dirs = list(bin_dirs) if bin_dirs is not None else None
         self.connect_timeout = connect_timeout
+        self.dump_options = tuple(dump_options)  # added after the standard ones (binlog coordinates)
 
     # -- connections and programs ----------------------------------------
 
@@ -154,7 +156,7 @@ class MysqlSource(StreamSource):
         scanner = MysqlDumpScanner()
         future = DumpInfoFuture()
         with private_file(self._options(self.url), suffix=".cnf") as options:
-            argv = [program, f"--defaults-extra-file={options}", *_DUMP_OPTIONS, self.url.database]
+            argv = [program, f"--defaults-extra-file={options}", *_DUMP_OPTIONS, *self.dump_options, self.url.database]
             tool = ToolProcess(argv)
 
             def finish() -> None:
@@ -343,3 +345,9 @@ def connect_error(url: DatabaseURL, exc: BaseException) -> str:
 def _opt(value: str) -> str:
     """A value for a MySQL option file, quoted so any character survives."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- point-in-time recovery (engine/mypitr.py) -------------------------------------
+# A restore to a time loads a base dump into the temporary database, replays
+# the binlog into it, and only then swaps; it reuses these steps by subclassing.
+MysqlRestore = _MysqlRestore
