@@ -21,7 +21,7 @@ from sitesnap.web import auth
 from sitesnap.web.errors import install_error_handlers
 from sitesnap.web.jobs import thread_job_starter
 from sitesnap.web.openapi import ERROR_SCHEMA, finish_spec
-from sitesnap.web.routes import backups, runs, session, system
+from sitesnap.web.routes import backups, runs, session, system, users
 from sitesnap.web.routes.console import CONSOLE_DIR, console_built, make_console_blueprint, make_unbuilt_blueprint
 from sitesnap.web.security import LOGIN_LIMIT, configure_security, login_limiter
 from sitesnap.web.state import EXTENSION_KEY, HostUser, JobStarter, WebState
@@ -83,7 +83,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     app.extensions[EXTENSION_KEY] = state
     configure_security(app, cfg, testing=testing)
     install_error_handlers(app)
-    for blueprint in (backups.bp, runs.bp, system.bp, session.bp, system.metrics_bp):
+    for blueprint in (backups.bp, runs.bp, system.bp, session.bp, users.bp, system.metrics_bp):
         app.register_blueprint(blueprint)
     auth.requires("viewer")(app.view_functions["openapi.spec"])
     built = console_built(CONSOLE_DIR)
