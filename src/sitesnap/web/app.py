@@ -56,7 +56,8 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     the config's ``[runtime] catalog_url``.  ``host_user`` maps a host
     application's logged-in user to ``(role, name)`` (the Flask extension);
     ``start_job`` replaces the background-thread job starter; ``settings``
-    are extra Flask config values (e.g. ``SITESNAP_LOGIN_LIMIT``).  Raises
+    are extra Flask config values (e.g. ``SITESNAP_LOGIN_LIMIT``, which the
+    server's environment variable of that name also sets).  Raises
     ConfigError/CatalogError for a bad config or an unreachable catalog.
     """
     cfg = _site_config(config)
@@ -70,7 +71,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
         VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
         HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
         AUTO_404_RESPONSE=False,
-        SITESNAP_LOGIN_LIMIT=LOGIN_LIMIT,
+        SITESNAP_LOGIN_LIMIT=os.environ.get("SITESNAP_LOGIN_LIMIT") or LOGIN_LIMIT,
         SITESNAP_SSE_POLL=0.5,
         INFO={"description": "Site snapshots and database backups. Errors: {error, message, hint?, exit_code}."},
     )
