@@ -61,7 +61,7 @@ fi
 
 # System packages used by the tests: OpenSSH server (SFTP backend), database
 # clients (dumps), Chromium (console tests), npm (the console build), systemd-analyze
-# (checks deploy/ units).  Installed only when missing.
+# (checks deploy/ units), podman (the compose stack).  Installed only when missing.
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
@@ -70,6 +70,12 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
+# The compose stack's test (tests/deploy): podman with runc and netavark, podman-compose, and
+# debootstrap for the Debian base image (no container registry is needed).
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
+command -v podman-compose >/dev/null 2>&1 || need+=(podman-compose)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${need[*]}"

@@ -9,6 +9,11 @@ Run it::
 then log in at http://127.0.0.1:5000/login and open /admin/backups/ (the
 console, when built) or call /admin/backups/api/v1/... .  sitesnap found the
 database and the upload folder by itself and wrote instance/sitesnap.toml.
+
+``BLOG_DATABASE_URL=postgresql://...`` keeps the posts in PostgreSQL instead
+(the compose stack in ``deploy/`` does), ``BLOG_UPLOAD_FOLDER`` moves the
+images, and ``SITESNAP_CONFIG`` points the mounted sitesnap at an existing
+``sitesnap.toml`` instead of writing one.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ from sitesnap.ext import Sitesnap, important_operation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {id},
     title TEXT NOT NULL,
     body TEXT NOT NULL,
     image TEXT
 );
 """
+ID_TYPES = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "SERIAL PRIMARY KEY"}
 
 
 def blog_role(host_session: Any) -> str | None:
@@ -43,15 +49,21 @@ def create_app(test_config: dict[str, Any] | None = None, instance_path: str | N
     app = Flask(__name__, instance_path=instance_path)
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("BLOG_SECRET_KEY", "change-me"),
-        SQLALCHEMY_DATABASE_URI="sqlite:///blog.db",  # relative: in the instance folder
-        UPLOAD_FOLDER=os.path.join(app.instance_path, "uploads"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get("BLOG_DATABASE_URL", "sqlite:///blog.db"),  # relative: instance
+        UPLOAD_FOLDER=os.environ.get("BLOG_UPLOAD_FOLDER", os.path.join(app.instance_path, "uploads")),
         BLOG_ADMIN_PASSWORD=os.environ.get("BLOG_ADMIN_PASSWORD", ""),
         SESSION_COOKIE_SAMESITE="Lax",
     )
+    if os.environ.get("SITESNAP_CONFIG"):
+        app.config["SITESNAP_CONFIG"] = os.environ["SITESNAP_CONFIG"]
     app.config.update(test_config or {})
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
-    with _connect(app) as db:
-        db.executescript(SCHEMA)
+    db = _connect(app)
+    try:
+        db.execute(SCHEMA.format(id=ID_TYPES[_kind(app)]))
+        db.commit()
+    finally:
+        db.close()
 
     @app.teardown_appcontext
     def _close(_exc: BaseException | None) -> None:
@@ -89,7 +101,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance_path: str | N
             name = secure_filename(image.filename)
             image.save(os.path.join(app.config["UPLOAD_FOLDER"], name))
         db = _db(app)
-        db.execute("INSERT INTO posts (title, body, image) VALUES (?, ?, ?)",
+        db.execute(_placeholders(app, "INSERT INTO posts (title, body, image) VALUES (?, ?, ?)"),
                    (request.form["title"], request.form.get("body", ""), name))
         db.commit()
         # A new post is worth a realtime snapshot; a burst of posts makes one.
@@ -108,14 +120,30 @@ def database_path(app: Flask) -> str:
     return os.path.join(app.instance_path, "blog.db")
 
 
-def _connect(app: Flask) -> sqlite3.Connection:
+def _kind(app: Flask) -> str:
+    """``postgresql`` or ``sqlite``: where the posts live."""
+    return "postgresql" if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql") else "sqlite"
+
+
+def _placeholders(app: Flask, query: str) -> str:
+    """SQLite's ``?`` parameters as psycopg's ``%s`` when the posts live in PostgreSQL."""
+    return query.replace("?", "%s") if _kind(app) == "postgresql" else query
+
+
+def _connect(app: Flask) -> Any:
+    """A DB-API connection whose rows convert to dicts, to SQLite or PostgreSQL."""
+    if _kind(app) == "postgresql":
+        import psycopg
+        from psycopg.rows import dict_row
+
+        return psycopg.connect(str(app.config["SQLALCHEMY_DATABASE_URI"]), row_factory=dict_row)
     os.makedirs(app.instance_path, exist_ok=True)
     db = sqlite3.connect(database_path(app))
     db.row_factory = sqlite3.Row
     return db
 
 
-def _db(app: Flask) -> sqlite3.Connection:
+def _db(app: Flask) -> Any:
     if "db" not in g:
         g.db = _connect(app)
     return g.db

@@ -4,7 +4,8 @@ import RecordsView from './views/RecordsView.vue'
 
 // The console's pages.  A page in the navigation names its label key in ``meta.nav``; the
 // navigation bar lists those routes in this order (see navLinks), so adding a page is its
-// view plus one entry here.
+// view plus one entry here.  ``meta.can`` names the action (roles.js) a page needs: the
+// navigation hides it from other roles and the guard sends them to the dashboard.
 export const ROUTES = [
   { path: '/', redirect: '/dashboard' },
   { path: '/login', name: 'login', component: LoginView, meta: { public: true, title: 'nav.login' } },
@@ -20,6 +21,8 @@ export const ROUTES = [
     meta: { title: 'nav.config', nav: 'nav.config' } },
   { path: '/audit', name: 'audit', component: () => import('./views/AuditView.vue'),
     meta: { title: 'nav.audit', nav: 'nav.audit' } },
+  { path: '/users', name: 'users', component: () => import('./views/UsersView.vue'),
+    meta: { title: 'nav.users', nav: 'nav.users', can: 'users' } },
   { path: '/:rest(.*)*', redirect: '/dashboard' },
 ]
 
@@ -29,6 +32,7 @@ export function createConsoleRouter(session) {
     if (!session.ready) await session.load()
     if (!to.meta.public && !session.user) return { name: 'login', query: { next: to.fullPath } }
     if (to.name === 'login' && session.user) return { path: '/dashboard' }
+    if (to.meta.can && !session.can(to.meta.can)) return { path: '/dashboard' }
     return true
   })
   return router

@@ -15,3 +15,12 @@ test('the navigation lists the routes that name a nav label, in route order', ()
     { to: '/audit', label: 'nav.audit' },
   ])
 })
+
+test('a route that needs an action is listed only for roles that may do it', () => {
+  const routes = [
+    { path: '/dashboard', meta: { nav: 'nav.dashboard' } },
+    { path: '/users', meta: { nav: 'nav.users', can: 'users' } },
+  ]
+  assert.deepEqual(navLinks(routes, (action) => action !== 'users').map((l) => l.to), ['/dashboard'])
+  assert.deepEqual(navLinks(routes, () => true).map((l) => l.to), ['/dashboard', '/users'])
+})

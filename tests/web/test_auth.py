@@ -43,6 +43,12 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("GET", "/metrics", "viewer", None),
     ("POST", "/api/v1/auth/logout", "viewer", None),
     ("GET", "/api/v1/auth/me", "viewer", None),
+    ("GET", "/api/v1/users", "admin", None),
+    ("POST", "/api/v1/users", "admin", {"name": "role-test", "role": "viewer", "password": "short"}),
+    ("PATCH", "/api/v1/users/no-such-user", "admin", {"role": "viewer"}),
+    ("DELETE", "/api/v1/users/no-such-user", "admin", None),
+    ("GET", "/api/v1/users/tokens", "admin", None),
+    ("POST", "/api/v1/users/tokens/0/revoke", "admin", None),
     ("GET", "/api/v1/health", PUBLIC, None),
     ("POST", "/api/v1/auth/login", PUBLIC, {"name": "nobody", "password": "wrong"}),
 ]
@@ -68,7 +74,8 @@ def test_every_route_is_in_the_role_table(app: Flask) -> None:
 
 
 def _flask_rule(path: str) -> str:
-    return (path.replace(MISSING, "<backup_id>").replace("no-such-run", "<run_id>"))
+    return (path.replace(MISSING, "<backup_id>").replace("no-such-run", "<run_id>")
+            .replace("no-such-user", "<name>").replace("tokens/0/", "tokens/<int:token_id>/"))
 
 
 def test_a_route_without_a_rule_is_refused(site: Site) -> None:

@@ -66,6 +66,7 @@ export function createApi({ root = apiRoot(), fetchImpl = (...a) => globalThis.f
     get: (path, params) => request('GET', path + query(params)),
     post: (path, body = {}) => request('POST', path, body),
     put: (path, body = {}) => request('PUT', path, body),
+    patch: (path, body = {}) => request('PATCH', path, body),
     del: (path) => request('DELETE', path),
     /** Absolute URL of an API path, for EventSource. */
     url: (path) => `${root}/${path}`,

@@ -12,6 +12,7 @@ const NEEDS = {
   restore: 'admin',
   delete: 'admin',
   config: 'admin',
+  users: 'admin',
 }
 
 /** True when `role` may perform `action` (one of the keys above). */

@@ -5,7 +5,7 @@ export default {
     timezone: 'Times are shown in {zone}.',
   },
   nav: { login: 'Log in', dashboard: 'Dashboard', records: 'Backups', runs: 'Runs', config: 'Configuration',
-    audit: 'Audit log' },
+    audit: 'Audit log', users: 'Users' },
   roles: { viewer: 'viewer', operator: 'operator', admin: 'admin' },
   common: {
     all: 'All', since: 'From', until: 'To', reset: 'Reset', cancel: 'Cancel', close: 'Close', back: 'Back',
@@ -40,6 +40,7 @@ export default {
   run: { progress: 'Progress', bytes: 'Data', files: 'Files', rate: 'Rate', eta: 'Time left',
     vanished: 'This run is no longer in the catalog.' },
   restore: {
+    legend: 'Snapshot types', nothingLive: 'Nothing live is overwritten (every target is elsewhere or new), so no confirmation is needed.',
     title: 'Restore {site}', steps: 'Steps',
     step: { choose: 'Choose', plan: 'Review the plan', run: 'Restore', result: 'Result' },
     what: 'Restore from', bySnapshot: 'a snapshot', byTime: 'a point in time', timeline: 'Snapshots on a timeline',
@@ -91,7 +92,21 @@ export default {
     size: 'a size, e.g. 500GB or 1.5TiB', name: '1–64 letters, digits, dot, dash or underscore',
     integer: 'a whole number in range', required: 'required', url: 'an http(s) URL',
   },
+  users: {
+    title: 'Users', name: 'Name', role: 'Role', roleOf: 'Role of {name}', created: 'Created', lastLogin: 'Last login',
+    you: 'you', empty: 'No users yet.', add: 'Add a user', password: 'Password (8 characters or more)',
+    addSubmit: 'Add user', added: 'User {name} added.', roleChanged: '{name} is now {role}; their sessions ended.',
+    reset: 'Reset password', resetTitle: 'Reset the password of {name}', newPassword: 'New password',
+    resetHelp: 'Every session of the user ends; tell them the new password another way.',
+    passwordReset: 'The password of {name} was reset.', removeTitle: 'Remove {name}?',
+    removeText: 'The user can no longer log in, and every session ends. The audit log keeps their actions.',
+    removed: 'User {name} removed.', tokens: 'API tokens',
+    tokensHelp: 'Tokens for scripts are created on the server with sitesnap token create, which shows each once.',
+    tokenName: 'Label', createdBy: 'Created', lastUsed: 'Last used', revoke: 'Revoke', revoked: 'revoked',
+    tokenRevoked: 'Token {id} revoked.', noTokens: 'No API tokens.',
+  },
   dash: {
+    dedupNote: 'Pre-restore snapshots are left out: they store almost nothing new.',
     title: 'Dashboard', successRate: 'Success {window}', window: { '24h': '24 h', '7d': '7 days', '30d': '30 days' },
     lastSuccess: 'Last successful backup', lastDrill: 'Last verified drill', lastDuration: 'Last backup took',
     never: 'never', noSites: 'No site data yet.', storage: 'Storage per repository', repository: 'Repository',

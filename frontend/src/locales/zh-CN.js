@@ -4,7 +4,7 @@ export default {
     skip: '跳到正文', menu: '菜单', navigation: '主导航', language: '语言', logout: '退出登录',
     timezone: '时间按 {zone} 显示。',
   },
-  nav: { login: '登录', dashboard: '仪表盘', records: '备份', runs: '任务', config: '配置', audit: '审计日志' },
+  nav: { login: '登录', dashboard: '仪表盘', records: '备份', runs: '任务', config: '配置', audit: '审计日志', users: '用户' },
   roles: { viewer: '只读', operator: '操作员', admin: '管理员' },
   common: {
     all: '全部', since: '从', until: '到', reset: '重置', cancel: '取消', close: '关闭', back: '上一步',
@@ -36,6 +36,7 @@ export default {
   run: { progress: '进度', bytes: '数据量', files: '文件', rate: '速度', eta: '剩余时间',
     vanished: '目录中已没有这个任务。' },
   restore: {
+    legend: '快照类型', nothingLive: '不会覆盖任何线上数据（所有目标都在别处或是新的），无需确认。',
     title: '恢复 {site}', steps: '步骤',
     step: { choose: '选择', plan: '查看计划', run: '恢复', result: '结果' },
     what: '恢复来源', bySnapshot: '某个快照', byTime: '某个时间点', timeline: '快照时间线',
@@ -80,7 +81,20 @@ export default {
     size: '需要容量，例如 500GB 或 1.5TiB', name: '1–64 个字母、数字、点、横线或下划线',
     integer: '需要范围内的整数', required: '必填', url: '需要 http(s) 地址',
   },
+  users: {
+    title: '用户', name: '用户名', role: '角色', roleOf: '{name} 的角色', created: '创建时间', lastLogin: '上次登录',
+    you: '你', empty: '还没有用户。', add: '添加用户', password: '密码（至少 8 个字符）', addSubmit: '添加',
+    added: '已添加用户 {name}。', roleChanged: '{name} 现在是{role}；其会话已全部结束。',
+    reset: '重置密码', resetTitle: '重置 {name} 的密码', newPassword: '新密码',
+    resetHelp: '该用户的所有会话都会结束；请通过其他渠道告知新密码。', passwordReset: '已重置 {name} 的密码。',
+    removeTitle: '删除 {name}？', removeText: '该用户将无法登录，所有会话立即结束。审计日志保留其操作记录。',
+    removed: '已删除用户 {name}。', tokens: 'API 令牌',
+    tokensHelp: '脚本用的令牌在服务器上用 sitesnap token create 创建，只显示一次。',
+    tokenName: '标签', createdBy: '创建', lastUsed: '上次使用', revoke: '吊销', revoked: '已吊销',
+    tokenRevoked: '已吊销令牌 {id}。', noTokens: '没有 API 令牌。',
+  },
   dash: {
+    dedupNote: '不含恢复前快照：它们几乎不存新数据。',
     title: '仪表盘', successRate: '{window}成功率', window: { '24h': '24 小时', '7d': '7 天', '30d': '30 天' },
     lastSuccess: '最近一次成功备份', lastDrill: '最近一次通过的恢复演练', lastDuration: '最近一次备份耗时',
     never: '从未', noSites: '暂无站点数据。', storage: '各存储库用量', repository: '存储库', used: '已用',

@@ -186,6 +186,18 @@ class Accounts:
         with self._write() as session:
             session.delete(self._user_row(session, name))
 
+    def keep_an_admin(self, name: str) -> None:
+        """Refuse (UsageError) to demote or remove ``name`` when it is the only admin.
+
+        Without an admin nobody could manage users, keys or the configuration
+        from the console; the CLI and the API both ask before such a change.
+        """
+        admins = [u.name for u in self.list_users() if u.role == "admin"]
+        if admins == [name]:
+            raise UsageError(f"{name} is the only admin",
+                             hint="Make another user an admin first ('sitesnap user role OTHER --role admin', "
+                                  "or the console's Users page).")
+
     @staticmethod
     def _user_row(session: Session, name: str) -> User:
         user = session.scalar(select(User).where(User.name == name))

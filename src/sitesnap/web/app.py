@@ -21,7 +21,7 @@ from sitesnap.web import auth
 from sitesnap.web.errors import install_error_handlers
 from sitesnap.web.jobs import thread_job_starter
 from sitesnap.web.openapi import ERROR_SCHEMA, finish_spec
-from sitesnap.web.routes import backups, runs, session, system
+from sitesnap.web.routes import backups, runs, session, system, users
 from sitesnap.web.routes.console import CONSOLE_DIR, console_built, make_console_blueprint, make_unbuilt_blueprint
 from sitesnap.web.security import LOGIN_LIMIT, configure_security, login_limiter
 from sitesnap.web.state import EXTENSION_KEY, HostUser, JobStarter, WebState
@@ -56,7 +56,8 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     the config's ``[runtime] catalog_url``.  ``host_user`` maps a host
     application's logged-in user to ``(role, name)`` (the Flask extension);
     ``start_job`` replaces the background-thread job starter; ``settings``
-    are extra Flask config values (e.g. ``SITESNAP_LOGIN_LIMIT``).  Raises
+    are extra Flask config values (e.g. ``SITESNAP_LOGIN_LIMIT``, which the
+    server's environment variable of that name also sets).  Raises
     ConfigError/CatalogError for a bad config or an unreachable catalog.
     """
     cfg = _site_config(config)
@@ -70,7 +71,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
         VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
         HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
         AUTO_404_RESPONSE=False,
-        SITESNAP_LOGIN_LIMIT=LOGIN_LIMIT,
+        SITESNAP_LOGIN_LIMIT=os.environ.get("SITESNAP_LOGIN_LIMIT") or LOGIN_LIMIT,
         SITESNAP_SSE_POLL=0.5,
         INFO={"description": "Site snapshots and database backups. Errors: {error, message, hint?, exit_code}."},
     )
@@ -83,7 +84,7 @@ def create_app(config: SiteConfig | str | os.PathLike[str] | None = None, *, cat
     app.extensions[EXTENSION_KEY] = state
     configure_security(app, cfg, testing=testing)
     install_error_handlers(app)
-    for blueprint in (backups.bp, runs.bp, system.bp, session.bp, system.metrics_bp):
+    for blueprint in (backups.bp, runs.bp, system.bp, session.bp, users.bp, system.metrics_bp):
         app.register_blueprint(blueprint)
     auth.requires("viewer")(app.view_functions["openapi.spec"])
     built = console_built(CONSOLE_DIR)

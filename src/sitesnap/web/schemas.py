@@ -38,6 +38,10 @@ __all__ = [
     "RunQuery",
     "RunStarted",
     "SiteOut",
+    "TokenOut",
+    "UserIn",
+    "UserOut",
+    "UserPatchIn",
 ]
 
 BackupType = Literal["full", "incremental", "snapshot", "realtime", "pre-restore"]
@@ -47,6 +51,7 @@ RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 RecordSort = Literal["created_at", "-created_at", "completed_at", "-completed_at", "file_size", "-file_size",
                      "duration", "-duration", "site", "-site", "backup_type", "-backup_type", "status", "-status"]
 Name = Field(min_length=1, max_length=200)
+Role = Literal["viewer", "operator", "admin"]
 
 
 class _In(BaseModel):
@@ -325,3 +330,39 @@ class AuditPage(BaseModel):
     page: int
     per_page: int
     pages: int
+
+
+# --- users and tokens (admin) ----------------------------------------------------------------
+
+
+class UserIn(_In):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$",
+                      description="no slash or white space: the name is part of the user's URL")
+    role: Role
+    password: str = Field(min_length=8, max_length=1000, description="at least 8 characters; hashed with Argon2id")
+
+
+class UserPatchIn(_In):
+    role: Role | None = Field(None, description="the new role; the user's sessions end")
+    password: str | None = Field(None, min_length=8, max_length=1000,
+                                 description="a new password; the user's sessions end")
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+    last_login: datetime | None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    prefix: str = Field(description="the first characters of the token, to recognise it")
+    created_by: str
+    created_at: datetime
+    last_used: datetime | None
+    revoked: bool

@@ -184,7 +184,7 @@ def user_role(app: AppContext, name: str, role: str, catalog_url: str | None) ->
     try:
         accounts = Accounts(catalog.engine)
         if role != "admin":
-            _keep_an_admin(accounts, name)
+            accounts.keep_an_admin(name)
         info = accounts.set_role(name, role)
         catalog.add_audit(_cli_actor(), "user.role", name, details={"role": role})
     finally:
@@ -203,20 +203,12 @@ def user_remove(app: AppContext, name: str, catalog_url: str | None) -> None:
     catalog = _catalog(app, catalog_url)
     try:
         accounts = Accounts(catalog.engine)
-        _keep_an_admin(accounts, name)
+        accounts.keep_an_admin(name)
         accounts.delete_user(name)
         catalog.add_audit(_cli_actor(), "user.remove", name)
     finally:
         catalog.close()
     app.output.always(f"user {name} removed")
-
-
-def _keep_an_admin(accounts: Any, name: str) -> None:
-    """Refuse to demote or remove the only admin: the console would have nobody to manage it."""
-    admins = [u.name for u in accounts.list_users() if u.role == "admin"]
-    if admins == [name]:
-        raise UsageError(f"{name} is the only admin",
-                         hint="Make another admin first: sitesnap user role OTHER --role admin")
 
 
 @click.group()
