@@ -26,7 +26,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-
 from sitesnap.errors import IntegrityError, ObjectNotFound
 from sitesnap.format.blob import decode_blob, type_name
 from sitesnap.format.crypto import Aead, MasterKey
