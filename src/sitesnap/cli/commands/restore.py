@@ -145,8 +145,7 @@ def _show_plan(app: AppContext, plan: object) -> None:
         out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of "
                    f"{plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S} ({plan.snapshot.type})")
     table = Table(box=None, header_style="bold")
-    columns = ["Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"]
-    for col in columns + (["State as of", "Before TIME by"] if plan.at is not None else []):
+    for col in ("Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"):
         table.add_column(col)
     for i in plan.items:
         mode = ("in place" if i.exists else "create") if i.in_place else ("overwrite" if i.exists else "new")
@@ -159,14 +158,13 @@ def _show_plan(app: AppContext, plan: object) -> None:
             rows = f"unreadable → {sum(i.after.values())}"
         if i.continuous:
             rows = f"{sum(i.before.values()) if i.exists else 0} → replayed log"
-        cells = [i.source, i.kind, i.target, mode,
-                 str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
-                 str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows]
-        if plan.at is not None:
-            how = "log replay" if i.continuous else "snapshot"
-            cells += [f"{i.state_time} ({how})", f"{i.behind_seconds:g} s"]
-        table.add_row(*cells)
+        table.add_row(i.source, i.kind, i.target, mode,
+                      str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
+                      str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
+    for i in plan.items if plan.at is not None else []:
+        how = "log replay" if i.continuous else "snapshot"
+        out.always(f"{i.source}: as of {i.state_time} ({how}), {i.behind_seconds:g} s before the requested time")
     for i in plan.items:
         if i.damaged:
             out.always(f"{i.source}: the current database is unreadable ({i.damaged}); it will be kept aside, "
