@@ -11,9 +11,10 @@ restart begins a verified resume or a new generation, never a silent gap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -29,7 +30,11 @@ OpenRepository = Callable[[], AbstractContextManager[Repository]]
 
 
 class CaptureThread:
-    """A site's continuous capture on a daemon thread.  ``start``/``stop`` from one controlling thread."""
+    """A site's continuous capture on a daemon thread.
+
+    ``start`` and ``stop`` are called from the thread that owns it;
+    ``paused`` from any job thread (concurrent pauses share one stop).
+    """
 
     def __init__(self, cfg: Any, open_repository: OpenRepository, *, interval: float = DEFAULT_INTERVAL,
                  retry: float = 5.0) -> None:
@@ -41,6 +46,9 @@ class CaptureThread:
         self.failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pause_lock = threading.Lock()
+        self._pauses = 0  # nested or concurrent paused() blocks
+        self._resume = False  # whether the capture ran when the first of them began
 
     def start(self) -> bool:
         """Start capturing; False (and no thread) when the site has no continuous source."""
@@ -56,6 +64,28 @@ class CaptureThread:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop (with a last shipment, releasing the repository lock) for the block, then start again.
+
+        For work that needs the repository's exclusive lock (forget, prune).
+        The restarted capture resumes its generation when the database
+        provably continues it, and starts a new one otherwise.
+        """
+        with self._pause_lock:
+            if self._pauses == 0:
+                self._resume = self._thread is not None
+                self.stop()
+            self._pauses += 1
+        try:
+            yield
+        finally:
+            with self._pause_lock:
+                self._pauses -= 1
+                if self._pauses == 0 and self._resume:
+                    self._stop = threading.Event()
+                    self.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():

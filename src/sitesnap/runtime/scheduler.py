@@ -30,7 +30,9 @@ Guarantees:
   at most ``grace`` old.
 * **Continuous capture**: when a source has ``continuous = true``, its
   log is captured on a background thread (:class:`CaptureThread`) while the
-  scheduler runs, and flushed once more at shutdown.
+  scheduler runs, paused (after a last shipment) while a job that needs the
+  repository's exclusive lock (forget, prune) runs here, and flushed once
+  more at shutdown.
 * Realtime triggers (:mod:`sitesnap.runtime.realtime`) are polled every few
   seconds; abandoned runs are reaped every minute.
 * **CLI hand-off**: run embedded, it also listens on
@@ -216,8 +218,10 @@ class SiteScheduler:
             return enqueue
 
         def run_here(job: str, kind: str, params: dict[str, Any]) -> Any:
-            return run_job(kind, self.cfg, params, catalog=self.catalog, triggered_by="scheduler",
-                           worker="scheduler", lock_wait=SCHEDULED_LOCK_WAIT)
+            found = job_kinds().get(kind)
+            with self.capture.paused() if found is not None and found.exclusive else contextlib.nullcontext():
+                return run_job(kind, self.cfg, params, catalog=self.catalog, triggered_by="scheduler",
+                               worker="scheduler", lock_wait=SCHEDULED_LOCK_WAIT)
 
         return run_here
 
