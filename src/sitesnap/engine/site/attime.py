@@ -21,11 +21,11 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitesnap.config import AnySource, SiteConfig
 from sitesnap.engine.continuous_kinds import is_continuous, restore_at
-from sitesnap.engine.replay import source_timelines, state_at, to_datetime
+from sitesnap.engine.replay import state_at, to_datetime
 from sitesnap.errors import RestoreError, SnapshotNotFound, SourceError, UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.progress import ProgressSink
@@ -34,7 +34,11 @@ from sitesnap.repository.repository import Repository
 from sitesnap.sources.kind import StreamSource
 from sitesnap.sources.registry import open_source
 
-__all__ = ["PointInTime", "newest_snapshot_before", "plan_continuous_item", "restore_continuous"]
+if TYPE_CHECKING:
+    from sitesnap.engine.site.restore import RestoreItem
+
+__all__ = ["PointInTime", "check_names", "continuous_names", "newest_snapshot_before", "plan_continuous_item",
+           "require_snapshot", "restore_continuous"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def newest_snapshot_before(repo: Repository, site: str, when: datetime) -> Snaps
 
 
 def plan_continuous_item(repo: Repository, src: AnySource, point: PointInTime, target: str | None,
-                         timelines: dict[str, SourceTimeline]) -> Any:
+                         timelines: dict[str, SourceTimeline]) -> RestoreItem:
     """The plan item of a continuous source restored to ``point``: its state time, what the target holds."""
     from sitesnap.engine.site.restore import RestoreItem
 
@@ -88,18 +92,15 @@ def continuous_names(cfg: SiteConfig, names: list[str]) -> set[str]:
     return {n for n in names if is_continuous(cfg.source(n))}
 
 
-def timelines_of(repo: Repository) -> dict[str, SourceTimeline]:
-    return source_timelines(repo)
-
-
 def require_snapshot(snap: Snapshot | None, site: str, when: datetime, names: list[str]) -> Snapshot:
+    """``snap``, or :class:`SnapshotNotFound` naming the sources that need one."""
     if snap is None:
         raise SnapshotNotFound(f"site {site!r} at or before {when.isoformat()} (for {', '.join(names)})",
                                hint="The oldest snapshot is newer; list them with 'sitesnap snapshots'.")
     return snap
 
 
-def restore_continuous(repo: Repository, src: AnySource, item: Any, sink: ProgressSink) -> dict[str, Any]:
+def restore_continuous(repo: Repository, src: AnySource, item: RestoreItem, sink: ProgressSink) -> dict[str, Any]:
     """Rebuild ``src`` as of ``item.at`` in a scratch target, then load it through the source's restore."""
     kind = open_source(src)
     assert isinstance(kind, StreamSource)
@@ -126,6 +127,7 @@ def restore_continuous(repo: Repository, src: AnySource, item: Any, sink: Progre
 
 
 def check_names(names: list[str], targets: dict[str, str]) -> None:
+    """Every ``--to NAME=...`` must name a source being restored."""
     for name in targets:
         if name not in names:
             raise UsageError(f"--to {name}=...: {name!r} is not among the sources being restored")

@@ -22,6 +22,7 @@ from typing import Any
 from sitesnap.config import SiteConfig
 from sitesnap.engine.blobstream import BlobReader
 from sitesnap.engine.browse import find_node
+from sitesnap.engine.replay import source_timelines
 from sitesnap.engine.site.attime import (
     PointInTime,
     check_names,
@@ -30,7 +31,6 @@ from sitesnap.engine.site.attime import (
     plan_continuous_item,
     require_snapshot,
     restore_continuous,
-    timelines_of,
 )
 from sitesnap.engine.site.backup import backup_site
 from sitesnap.engine.site.filetree import plan_tree, restore_tree
@@ -185,7 +185,7 @@ def plan_site_restore_at(
     others = [n for n in names if n not in cont]
     if others:
         snap = require_snapshot(snap, cfg.site.name, point.when, others)
-    timelines = timelines_of(repo) if cont & set(names) else {}
+    timelines = source_timelines(repo) if cont & set(names) else {}
     items: list[RestoreItem] = []
     for name in names:
         src = cfg.source(name)
