@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sitesnap.config.schema import SqliteSource
 from sitesnap.format.crypto import FAST_TEST_KDF
 from sitesnap.repository.repository import Repository
 from sitesnap.storage.local import LocalStorage
@@ -30,3 +31,8 @@ def open_repo(repo_path: Path) -> Repository:
     repo = Repository.open(LocalStorage(repo_path), PASSWORD)
     repo.load_index()
     return repo
+
+
+def sqlite_source(db: Path, name: str = "db") -> SqliteSource:
+    """The config of a continuous SQLite source at ``db``, as ``run_capture`` takes it."""
+    return SqliteSource(name=name, type="sqlite", path=db, continuous=True)

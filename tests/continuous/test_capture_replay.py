@@ -16,6 +16,7 @@ from sitesnap.engine.replay import restore_source_at, source_timelines, to_datet
 from sitesnap.errors import RestoreError, SourceError
 from sitesnap.repository.repository import Repository
 
+from .site import sqlite_source
 from .writers import SLACK_NS, Writers, make_wal_db, rows_in
 
 
@@ -26,7 +27,7 @@ def _at(time_ns: int) -> datetime:
 def _capture_while_writing(repo: Repository, db: Path, seconds: float, interval: float = 0.1) -> Writers:
     writers = Writers(db).start()
     stop = threading.Event()
-    runner = threading.Thread(target=run_capture, args=(repo, [("db", str(db))]),
+    runner = threading.Thread(target=run_capture, args=(repo, [sqlite_source(db)]),
                               kwargs={"interval": interval, "stop": stop})
     runner.start()
     time.sleep(seconds)
@@ -78,7 +79,7 @@ def test_times_outside_the_window_are_refused(make_repo: Callable[..., Repositor
     repo = make_repo()
     db = tmp_path / "site.db"
     make_wal_db(db)
-    run_capture(repo, [("db", str(db))], once=True)
+    run_capture(repo, [sqlite_source(db)], once=True)
     [timeline] = source_timelines(repo).values()
     assert timeline.newest_ns is not None
     with pytest.raises(RestoreError, match="after the newest captured commit"):

@@ -19,7 +19,7 @@ from sitesnap.engine.continuous import run_capture
 from sitesnap.engine.replay import restore_source_at, source_timelines, to_datetime
 from sitesnap.repository.logcheck import check_log_segments
 
-from .site import PASSWORD, make_site, open_repo
+from .site import PASSWORD, make_site, open_repo, sqlite_source
 from .writers import SLACK_NS, Writers, rows_in
 
 ROUNDS = int(os.environ.get("SITESNAP_CRASH_ROUNDS", "3"))
@@ -41,7 +41,7 @@ def test_killed_captures_leave_a_sound_replayable_log(tmp_path: Path) -> None:
         proc.wait()
     writers.finish()
     repo = open_repo(repo_path)
-    run_capture(repo, [("db", str(db))], once=True)  # ships the rest after the last kill
+    run_capture(repo, [sqlite_source(db)], once=True)  # ships the rest after the last kill
     repo.close()
 
     check = subprocess.run([SITESNAP, "-c", str(cfg), "check", "--read-data"], env=_env(), capture_output=True,

@@ -15,6 +15,7 @@ from sitesnap.engine.continuous import CaptureStats, SourceCapture, remove_stale
 from sitesnap.engine.replay import restore_source_at, source_timelines, to_datetime
 from sitesnap.repository.repository import Repository
 
+from .site import sqlite_source
 from .writers import Writers, make_wal_db, rows_in
 
 
@@ -40,9 +41,9 @@ def test_restart_resumes_and_a_reset_wal_starts_a_new_generation(
     make_wal_db(db)
     app = sqlite3.connect(db, isolation_level=None)  # the site keeps its connection, so its WAL stays
     rows_a = _insert(app, 0, 50)
-    first = run_capture(repo, [("db", str(db))], once=True)[0]
+    first = run_capture(repo, [sqlite_source(db)], once=True)[0]
     rows_b = _insert(app, 1, 50)
-    second = run_capture(repo, [("db", str(db))], once=True)[0]
+    second = run_capture(repo, [sqlite_source(db)], once=True)[0]
     assert (first.generations_started, second.generations_started, second.resumed) == (1, 0, True)
     assert second.commits == 50
 
@@ -50,10 +51,10 @@ def test_restart_resumes_and_a_reset_wal_starts_a_new_generation(
     app.execute("VACUUM")  # rewrites every page, through the WAL
     assert app.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # behind the capture's back
     rows_c = _insert(app, 2, 30)
-    third = run_capture(repo, [("db", str(db))], once=True)[0]
+    third = run_capture(repo, [sqlite_source(db)], once=True)[0]
     assert third.generations_started == 1 and not third.resumed
     rows_d = _insert(app, 3, 30)
-    fourth = run_capture(repo, [("db", str(db))], once=True)[0]
+    fourth = run_capture(repo, [sqlite_source(db)], once=True)[0]
     assert fourth.resumed and fourth.generations_started == 0
 
     [timeline] = source_timelines(repo).values()
@@ -106,7 +107,7 @@ def test_under_constant_writes_the_wal_stays_bounded_and_every_generation_replay
 
     result: list[list[CaptureStats]] = []
     runner = threading.Thread(target=lambda: result.append(run_capture(
-        repo, [("db", str(db))], interval=0.05, stop=stop, wal_limit=256 << 10, on_tick=watch)))
+        repo, [sqlite_source(db)], interval=0.05, stop=stop, wal_limit=256 << 10, on_tick=watch)))
     runner.start()
     time.sleep(2.0)
     writers.finish()

@@ -1,12 +1,14 @@
-"""Continuous capture of SQLite sources into a repository's log stream.
+"""Continuous capture into a repository's log stream: the driver, and the SQLite kind's capture.
 
 :class:`SourceCapture` joins a :class:`~sitesnap.capture.sqlite.SqliteTailer`
 to the repository: it resumes the newest generation when the WAL provably
 continues it, starts a new generation from a base copy otherwise, and turns
 every batch of commits into a log segment (packs, index, then the segment:
 ``repository/logstream.py``), checkpointing the WAL only after the segment
-is stored.  :func:`run_capture` drives all continuous sources of a site at
-an interval until asked to stop, and ships once more before returning.
+is stored.  :func:`run_capture` drives all continuous sources of a site, whatever
+their type, through the registry of continuous kinds
+(``engine/continuous_kinds.py``) at an interval until asked to stop, and
+ships once more before returning.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from sitesnap.capture.sqlite import DEFAULT_WAL_LIMIT, Batch, Discontinuity, SqliteTailer, WalPosition
+from sitesnap.engine.continuous_kinds import Capture, open_capture
 from sitesnap.errors import UsageError
 from sitesnap.format.logseg import BASE, LOG, Commit, LogSegment
 from sitesnap.repository import logstream
 from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.repository import Repository
 
-__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "SourceCapture", "continuous_sources", "remove_stale_base_copies",
-           "run_capture"]
+__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "SourceCapture", "continuous_sources", "open_sqlite_capture",
+           "remove_stale_base_copies", "run_capture"]
 
 DEFAULT_INTERVAL = 1.0
 _BASE_PREFIX = "sitesnap-base-"
@@ -163,41 +166,56 @@ class SourceCapture:
         self.stats.bytes_shipped += len(batch.payload)
 
 
-def continuous_sources(cfg: Any) -> list[tuple[str, str]]:
-    """(name, path) of every source with ``continuous = true``; UsageError when there is none."""
-    found = [(s.name, str(s.path)) for s in cfg.sources if getattr(s, "continuous", False)]
+def open_sqlite_capture(repo: Repository, source_cfg: Any, *, wal_limit: int = DEFAULT_WAL_LIMIT) -> SourceCapture:
+    """The SQLite continuous kind's ``open_capture`` (``engine/continuous_kinds.py``)."""
+    return SourceCapture(repo, source_cfg.name, str(source_cfg.path), wal_limit=wal_limit)
+
+
+def continuous_sources(cfg: Any) -> list[Any]:
+    """The config of every source with ``continuous = true``; UsageError when there is none."""
+    found = [s for s in cfg.sources if getattr(s, "continuous", False)]
     if not found:
         raise UsageError("no source has continuous = true",
                          hint="Add 'continuous = true' to a [[sources]] table of type sqlite (docs/continuous.md).")
     return found
 
 
-def run_capture(repo: Repository, sources: list[tuple[str, str]], *, interval: float = DEFAULT_INTERVAL,
+def _stats_of(source: str, capture: Capture, shipped: int) -> CaptureStats:
+    """The capture's own statistics when it keeps them, else what the driver counted."""
+    stats = getattr(capture, "stats", None)
+    return stats if isinstance(stats, CaptureStats) else CaptureStats(source, commits=shipped)
+
+
+def run_capture(repo: Repository, sources: list[Any], *, interval: float = DEFAULT_INTERVAL,
                 once: bool = False, stop: threading.Event | None = None, wal_limit: int = DEFAULT_WAL_LIMIT,
                 on_tick: Callable[[list[CaptureStats]], None] | None = None) -> list[CaptureStats]:
-    """Capture ``sources`` until ``stop`` is set (or once), under a shared repository lock.
+    """Capture every source config in ``sources`` until ``stop`` is set (or once), under a shared lock.
 
+    Each source is opened through its continuous kind
+    (:func:`~sitesnap.engine.continuous_kinds.open_capture`), started
+    (resumed, or a new base taken), then ticked every ``interval`` seconds.
     After ``stop`` is set, one last tick ships what was committed meanwhile.
     """
     stop = stop or threading.Event()
     remove_stale_base_copies()
     with repo.lock(operation="capture"):
         repo.load_index()
-        captures: list[SourceCapture] = []
+        captures: list[tuple[str, Capture]] = []
+        shipped = {s.name: 0 for s in sources}
         try:
-            for name, path in sources:
-                captures.append(SourceCapture(repo, name, path, wal_limit=wal_limit))
-                captures[-1].start()
+            for src in sources:
+                captures.append((src.name, open_capture(repo, src, wal_limit=wal_limit)))
+                captures[-1][1].start()
             while True:
                 last = once or stop.is_set()
-                for capture in captures:
-                    capture.tick()
+                for name, capture in captures:
+                    shipped[name] += capture.tick()
                 if on_tick is not None:
-                    on_tick([c.stats for c in captures])
+                    on_tick([_stats_of(n, c, shipped[n]) for n, c in captures])
                 if last:
                     break
                 stop.wait(interval)
         finally:
-            for capture in captures:
+            for _name, capture in captures:
                 capture.close()
-    return [c.stats for c in captures]
+    return [_stats_of(n, c, shipped[n]) for n, c in captures]

@@ -18,6 +18,10 @@ Two ways of moving data:
 Write order in the destination is the backup's: packs, index (``flush``),
 then the snapshot, one snapshot at a time, so a crash mid-copy leaves only
 unreferenced data.  Both repositories are held with shared locks.
+
+The log stream of continuous sources is copied with the snapshots, every
+segment the destination lacks (:mod:`sitesnap.engine.logcopy`), so a
+restore to any second works from the copy too.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sitesnap.config import SiteConfig
+from sitesnap.engine.logcopy import copy_log_segments
 from sitesnap.engine.opening import PasswordSource, open_target, target_of
 from sitesnap.errors import CopyFailed, SitesnapError
 from sitesnap.format.blob import DATA, TREE
@@ -72,6 +77,8 @@ class CopyResult:
     blobs_copied: int = 0
     bytes_sent: int = 0
     translated: bool = False
+    log_segments_copied: int = 0  # continuous capture's log stream (engine/logcopy.py)
+    log_segments_skipped: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -187,6 +194,9 @@ def copy_snapshots(
             )
             present[key] = dst.save_snapshot(copy)
             result.copied[snap.id] = present[key]
+        tracker.update(force=True, phase="log stream")
+        logs = copy_log_segments(src, dst)
+        result.log_segments_copied, result.log_segments_skipped = logs.copied, logs.skipped
     tracker.finish()
     return result
 

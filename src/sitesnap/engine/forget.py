@@ -4,8 +4,16 @@
 explains every keep) and ``ForgetPlan.execute()`` deletes the snapshot files;
 :func:`forget_snapshots` does both under the repository's lock and is what
 the CLI, the web API and the scheduled job call.
-That is the only change: data is left to ``prune``.  Snapshots are immutable
-objects, so forgetting one never affects another.
+Data is left to ``prune``.  Snapshots are immutable objects, so
+forgetting one never affects another.
+
+With a site, the log stream of its continuous sources is trimmed too:
+a log generation is deleted when every second it covers lies before the
+oldest snapshot of the site that is kept (nothing any restore to a time
+the kept snapshots reach needs it), and never the newest generation of a
+source.  Only sources that a snapshot of the site records are considered,
+so another site's log in a shared repository is left alone.  ``prune``
+then frees the blobs those segments used.
 
 The policy is the site's ``[retention]`` table when a site config is used,
 otherwise the seed's defaults (:data:`~sitesnap.engine.retention.DEFAULT_MAX_AGE`);
@@ -22,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sitesnap.config import Retention
+from sitesnap.engine.replay import to_time_ns
 from sitesnap.engine.retention import (
     DEFAULT_MAX_AGE,
     RetentionPlan,
@@ -32,6 +41,8 @@ from sitesnap.engine.retention import (
 )
 from sitesnap.errors import UsageError
 from sitesnap.format.snapshot import Snapshot
+from sitesnap.repository import logstream
+from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.prune import ensure_deletable
 from sitesnap.repository.repository import Repository
 
@@ -42,6 +53,7 @@ __all__ = [
     "override_policy",
     "parse_max_age",
     "plan_forget",
+    "plan_log_retention",
     "policy_from_config",
 ]
 
@@ -125,6 +137,8 @@ class ForgetPlan:
     forget: list[str]
     retention: RetentionPlan | None = None
     removed: list[str] = field(default_factory=list)
+    log_generations: list[tuple[str, str]] = field(default_factory=list)  # (source, generation hex) to delete
+    log_segments: list[str] = field(default_factory=list)  # their segment IDs
 
     @property
     def keep(self) -> list[str]:
@@ -139,15 +153,41 @@ class ForgetPlan:
         }
         if self.retention is not None:
             out["retention"] = self.retention.to_dict()
+        out["log_generations"] = [{"source": s, "generation": g} for s, g in self.log_generations]
         return out
 
     def execute(self) -> list[str]:
-        """Delete the snapshot files; raises AppendOnlyError before deleting anything."""
+        """Delete the snapshot files, then the log segments; raises AppendOnlyError before deleting anything."""
         ensure_deletable(self.repo, "forget")
         for sid in self.forget:
             self.repo.delete_snapshot(sid)
             self.removed.append(sid)
+        for segment_id in self.log_segments:
+            logstream.delete_segment(self.repo, segment_id)
         return self.removed
+
+
+def plan_log_retention(repo: Repository, kept: list[Snapshot], sources: set[str]) -> tuple[list[tuple[str, str]],
+                                                                                           list[str]]:
+    """(source, generation) pairs of ``sources`` no longer needed once only ``kept`` remain, and their segments.
+
+    A generation is needed when its newest time is at or after the oldest
+    kept snapshot's time; the newest generation of a source always is.  No
+    kept snapshot: nothing is trimmed (there is no anchor to reach back to).
+    """
+    if not kept or not sources:
+        return [], []
+    anchor_ns = to_time_ns(min(s.time for s in kept)) - 999  # the first nanosecond of its microsecond
+    segments = logstream.load_segments(repo, errors=[])
+    doomed: set[tuple[str, bytes]] = set()
+    for name, timeline in build_timelines(segments).items():
+        if name not in sources or not timeline.generations:
+            continue
+        newest = max(timeline.generations, key=lambda g: (g.newest_ns, g.oldest_ns))
+        doomed |= {(name, g.generation) for g in timeline.generations
+                   if g is not newest and g.newest_ns < anchor_ns}
+    ids = [seg.id for seg in segments if (seg.source, seg.generation) in doomed and seg.id]
+    return sorted((s, g.hex()) for s, g in doomed), ids
 
 
 def plan_forget(
@@ -167,12 +207,19 @@ def plan_forget(
     by_id = {s.id: s for s in snaps}
     if snapshot_refs:
         chosen = [repo.find_snapshot(ref, snaps).id for ref in snapshot_refs]
-        return ForgetPlan(repo, by_id, list(dict.fromkeys(chosen)))
+        plan = ForgetPlan(repo, by_id, list(dict.fromkeys(chosen)))
+    else:
+        if site is not None:
+            by_id = {sid: s for sid, s in by_id.items() if s.site == site}
+        retention = plan_retention([_summary(s) for s in by_id.values()], policy or override_policy(None),
+                                   now or datetime.now(UTC))
+        plan = ForgetPlan(repo, by_id, [m.id for m in retention.forget], retention)
     if site is not None:
-        by_id = {sid: s for sid, s in by_id.items() if s.site == site}
-    retention = plan_retention([_summary(s) for s in by_id.values()], policy or override_policy(None),
-                               now or datetime.now(UTC))
-    return ForgetPlan(repo, by_id, [m.id for m in retention.forget], retention)
+        ours = [s for s in by_id.values() if s.site == site]
+        sources = {str(r.get("name")) for s in ours for r in s.sources}
+        plan.log_generations, plan.log_segments = plan_log_retention(
+            repo, [s for s in ours if s.id not in set(plan.forget)], sources)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -184,9 +231,11 @@ class ForgetResult:
     forget: list[str]
     removed: list[str]
     retention: RetentionPlan | None = None
+    log_generations: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"keep": self.keep, "forget": self.forget, "removed": self.removed}
+        out: dict[str, Any] = {"keep": self.keep, "forget": self.forget, "removed": self.removed,
+                               "log_generations": [{"source": s, "generation": g} for s, g in self.log_generations]}
         if self.retention is not None:
             out["retention"] = self.retention.to_dict()
         return out
@@ -217,7 +266,8 @@ def forget_snapshots(
             _refuse_other_sites(plan, site)
         if not dry_run:
             plan.execute()
-    return ForgetResult(dry_run, plan.keep, list(plan.forget), list(plan.removed), plan.retention)
+    return ForgetResult(dry_run, plan.keep, list(plan.forget), list(plan.removed), plan.retention,
+                        list(plan.log_generations))
 
 
 def _refuse_other_sites(plan: ForgetPlan, site: str | None) -> None:

@@ -25,7 +25,8 @@ from sitesnap.repository import logstream
 from sitesnap.repository.logtimeline import Generation, SourceTimeline, build_timelines
 from sitesnap.repository.repository import Repository
 
-__all__ = ["RestoredAt", "restore_source_at", "source_timelines", "to_datetime", "to_time_ns"]
+__all__ = ["RestoredAt", "restore_source_at", "restore_sqlite_at", "source_timelines", "state_at", "to_datetime",
+           "to_time_ns"]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -87,6 +88,25 @@ def _pick(timeline: SourceTimeline | None, source: str, at_ns: int) -> Generatio
                        hint="Pick a time inside a generation; see 'sitesnap timeline'.")
 
 
+def state_at(timeline: SourceTimeline | None, source: str, at: datetime) -> int:
+    """The time (ns) of the state a restore of ``source`` to ``at`` gives: its last shipped commit at or before.
+
+    Raises :class:`RestoreError` naming the restorable window when ``at`` is
+    outside it (or in a gap).  Reads only segment headers: for any kind.
+    """
+    at_ns = to_time_ns(at)
+    gen = _pick(timeline, source, at_ns)
+    state_ns = gen.base.end_time_ns
+    for seg in gen.chain:
+        times = [c.time_ns for c in seg.commits if c.time_ns <= at_ns]
+        if not times:
+            break
+        state_ns = max(times)
+        if len(times) < len(seg.commits):
+            break
+    return state_ns
+
+
 def _replay(repo: Repository, gen: Generation, at_ns: int, tmp: Path) -> tuple[int, int]:
     """Write base + commits up to ``at_ns`` into ``tmp``; returns (commits applied, state time)."""
     position = WalPosition.from_params(gen.base.params)
@@ -138,3 +158,8 @@ def restore_source_at(repo: Repository, source: str, at: datetime, target: str |
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
     return RestoredAt(source, str(dest), gen.generation.hex(), state_ns, commits, integrity)
+
+
+def restore_sqlite_at(repo: Repository, source_cfg: Any, at: datetime, target: str) -> RestoredAt:
+    """The SQLite continuous kind's ``restore_at`` (``engine/continuous_kinds.py``): a new file ``target``."""
+    return restore_source_at(repo, source_cfg.name, at, target)

@@ -28,6 +28,11 @@ Guarantees:
   of each job is kept in ``schedule-<site>.json`` in the state directory, and
   a fire missed while the scheduler was down runs once on start when it is
   at most ``grace`` old.
+* **Continuous capture**: when a source has ``continuous = true``, its
+  log is captured on a background thread (:class:`CaptureThread`) while the
+  scheduler runs, paused (after a last shipment) while a job that needs the
+  repository's exclusive lock (forget, prune) runs here, and flushed once
+  more at shutdown.
 * Realtime triggers (:mod:`sitesnap.runtime.realtime`) are polled every few
   seconds; abandoned runs are reaped every minute.
 * **CLI hand-off**: run embedded, it also listens on
@@ -58,13 +63,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sitesnap.catalog import Catalog
 from sitesnap.config import Schedule, SiteConfig
+from sitesnap.engine.continuous_thread import CaptureThread
 from sitesnap.errors import AlreadyRunning, SitesnapError, UsageError
 from sitesnap.runtime.alerts.timer import ALERT_INTERVAL, AlertTimer
 from sitesnap.runtime.firelog import FireLog
 from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest, socket_path
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
 from sitesnap.runtime.jobs.filelock import describe_holder
-from sitesnap.runtime.jobs.kinds import repository_password
+from sitesnap.runtime.jobs.kinds import open_site_repository, repository_password
 from sitesnap.runtime.lease import CatalogLease, describe_lease
 
 __all__ = [
@@ -198,6 +204,7 @@ class SiteScheduler:
         self._handoff: HandoffServer | None = None
         self._aps: BackgroundScheduler | None = None
         self._stopped = threading.Event()
+        self.capture = CaptureThread(cfg, lambda: open_site_repository(cfg.primary))
 
     # --- dispatching ------------------------------------------------------------
 
@@ -211,8 +218,10 @@ class SiteScheduler:
             return enqueue
 
         def run_here(job: str, kind: str, params: dict[str, Any]) -> Any:
-            return run_job(kind, self.cfg, params, catalog=self.catalog, triggered_by="scheduler",
-                           worker="scheduler", lock_wait=SCHEDULED_LOCK_WAIT)
+            found = job_kinds().get(kind)
+            with self.capture.paused() if found is not None and found.exclusive else contextlib.nullcontext():
+                return run_job(kind, self.cfg, params, catalog=self.catalog, triggered_by="scheduler",
+                               worker="scheduler", lock_wait=SCHEDULED_LOCK_WAIT)
 
         return run_here
 
@@ -343,6 +352,7 @@ class SiteScheduler:
         self._aps = aps
         self._alerts.start()
         self._start_handoff()
+        self.capture.start()
         for job in missed:
             log.info("schedule: %s was missed while stopped; running it now", job)
         return missed
@@ -365,6 +375,7 @@ class SiteScheduler:
         if self._handoff is not None:
             self._handoff.close(wait=False)
         self._alerts.stop(wait=wait)
+        self.capture.stop()  # always waits: its last shipment is the final flush
         if self._aps is not None:
             self._aps.shutdown(wait=wait)
             self._aps = None

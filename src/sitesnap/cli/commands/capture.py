@@ -34,7 +34,8 @@ def capture(app: AppContext, once: bool, interval: float, wal_limit: int) -> Non
     Runs in the foreground; Ctrl-C or SIGTERM stop it after a last shipment.
     Each source is resumed where its log ends when the database provably
     continues it, and restarted from a new base copy (a new generation)
-    otherwise.  SQLite sources in WAL mode only, for now.
+    otherwise.  Each source type is captured by its continuous kind (SQLite
+    sources in WAL mode ship WAL frames).
     """
     from sitesnap.engine.continuous import continuous_sources, run_capture
 
@@ -46,7 +47,7 @@ def capture(app: AppContext, once: bool, interval: float, wal_limit: int) -> Non
     try:
         with app.open_repo() as repo:
             if not once and not out.json_mode:
-                names = ", ".join(name for name, _path in sources)
+                names = ", ".join(src.name for src in sources)
                 out.always(f"capturing {names} every {interval:g} s (Ctrl-C to stop)")
             stats = run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
     finally:

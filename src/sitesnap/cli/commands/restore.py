@@ -18,7 +18,9 @@ from sitesnap.errors import UsageError
 @click.option("-i", "--include", "includes", multiple=True, help="Restore only paths matching this pattern.")
 @click.option("--path", "subpath", default="/", help="Restore only this directory of the snapshot.")
 @click.option("--delete", "delete_extra", is_flag=True, help="Delete files in the target that the snapshot lacks.")
-@click.option("--at", "at_time", help="Site restore: the newest snapshot at or before this time.")
+@click.option("--at", "at_time", metavar="TIME",
+              help="Site restore: the site as of TIME ('now', '2026-11-20 14:00' local, or ISO 8601 with an "
+                   "offset): continuous sources replayed to it, the others from the newest snapshot at or before.")
 @click.option("--source", "sources", multiple=True, help="Site restore: only this source (repeatable).")
 @click.option("--to", "targets", multiple=True, metavar="NAME=TARGET",
               help="Site restore: restore source NAME to a directory, SQLite file or database URL instead.")
@@ -84,15 +86,14 @@ def _parse_targets(targets: list[str]) -> dict[str, str]:
 
 def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list[str], targets: list[str], *,
                  dry_run: bool, yes: bool, safety: bool) -> None:
-    from sitesnap.engine.site import plan_site_restore, select_snapshot
+    from sitesnap.engine.site import plan_restore
 
     cfg = app.site(required=True)
     app.site_repository(cfg)  # -r must name one of the site's repositories
     out = app.output
     with app.open_repo() as repo:
         repo.load_index()
-        snap = select_snapshot(repo, cfg.site.name, ref, at)
-        plan = plan_site_restore(repo, cfg, snap, sources or None, _parse_targets(targets))
+        plan = plan_restore(repo, cfg, ref, at, sources or None, _parse_targets(targets))
         if out.json_mode and dry_run:
             out.json({"message_type": "plan", **plan.to_json()})
             return
@@ -111,7 +112,8 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
     from sitesnap.runtime.jobs import run_job
 
     repo_cfg = app.site_repository(cfg)
-    params = {"snapshot": snap.id, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
+    which = {"at": at} if at is not None else {"snapshot": plan.snapshot.id if plan.snapshot else None}
+    params = {**which, "sources": [i.source for i in plan.items], "targets": _parse_targets(targets),
               "safety": safety, "repository": repo_cfg.name}
     with open_site_catalog(cfg) as catalog, out.progress("restore") as sink:
         run = run_job("restore", cfg, params, catalog=catalog, triggered_by="cli", sink=sink,
@@ -126,7 +128,8 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
         out.always(f"pre-restore snapshot {short} holds the previous state (undo: sitesnap restore {short})")
     for item in result.get("items", []):
         verified = "row counts verified" if item["kind"] != "files" else "every blob verified"
-        out.always(f"restored {item['source']} -> {item['target']} ({verified})")
+        as_of = f" as of {item['state_time']}" if item.get("state_time") else ""
+        out.always(f"restored {item['source']} -> {item['target']}{as_of} ({verified})")
         if item.get("result", {}).get("kept_damaged"):
             out.always(f"  the damaged database was kept as {item['result']['kept_damaged']}")
 
@@ -136,8 +139,11 @@ def _show_plan(app: AppContext, plan: object) -> None:
 
     assert isinstance(plan, RestorePlan)
     out = app.output
-    out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of {plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S}"
-               f" ({plan.snapshot.type})")
+    if plan.at is not None:
+        out.always(f"Restore plan: the site as of {plan.at}")
+    elif plan.snapshot is not None:
+        out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of "
+                   f"{plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S} ({plan.snapshot.type})")
     table = Table(box=None, header_style="bold")
     for col in ("Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"):
         table.add_column(col)
@@ -150,10 +156,15 @@ def _show_plan(app: AppContext, plan: object) -> None:
         if i.damaged:
             mode = "replace damaged"
             rows = f"unreadable → {sum(i.after.values())}"
+        if i.continuous:
+            rows = f"{sum(i.before.values()) if i.exists else 0} → replayed log"
         table.add_row(i.source, i.kind, i.target, mode,
                       str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
                       str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
+    for i in plan.items if plan.at is not None else []:
+        how = "log replay" if i.continuous else "snapshot"
+        out.always(f"{i.source}: as of {i.state_time} ({how}), {i.behind_seconds:g} s before the requested time")
     for i in plan.items:
         if i.damaged:
             out.always(f"{i.source}: the current database is unreadable ({i.damaged}); it will be kept aside, "

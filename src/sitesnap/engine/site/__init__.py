@@ -19,16 +19,21 @@ source's type.
 
 from __future__ import annotations
 
+from sitesnap.engine.site.attime import PointInTime
 from sitesnap.engine.site.backup import SiteBackupResult, backup_site
-from sitesnap.engine.site.restore import RestoreItem, RestorePlan, plan_site_restore
-from sitesnap.engine.site.selection import parse_when, select_snapshot
+from sitesnap.engine.site.restore import RestoreItem, RestorePlan, plan_restore, plan_site_restore, plan_site_restore_at
+from sitesnap.engine.site.selection import parse_point, parse_when, select_snapshot
 
 __all__ = [
+    "PointInTime",
     "RestoreItem",
     "RestorePlan",
     "SiteBackupResult",
     "backup_site",
+    "parse_point",
     "parse_when",
+    "plan_restore",
     "plan_site_restore",
+    "plan_site_restore_at",
     "select_snapshot",
 ]

@@ -5,6 +5,9 @@ or files) without changing anything; ``RestorePlan.execute()`` takes a
 ``pre-restore`` snapshot of the live data it overwrites, then restores each
 source: trees through :mod:`sitesnap.engine.site.filetree`, database dumps
 through the source kind's own temp-load-verify-swap restore.
+``plan_site_restore_at()`` plans a restore of the whole site to one point
+in time (continuous sources replayed to it: :mod:`.attime`), and
+``plan_restore()`` is the one entry the CLI and the jobs call.
 """
 
 from __future__ import annotations
@@ -19,8 +22,19 @@ from typing import Any
 from sitesnap.config import SiteConfig
 from sitesnap.engine.blobstream import BlobReader
 from sitesnap.engine.browse import find_node
+from sitesnap.engine.replay import source_timelines
+from sitesnap.engine.site.attime import (
+    PointInTime,
+    check_names,
+    continuous_names,
+    newest_snapshot_before,
+    plan_continuous_item,
+    require_snapshot,
+    restore_continuous,
+)
 from sitesnap.engine.site.backup import backup_site
 from sitesnap.engine.site.filetree import plan_tree, restore_tree
+from sitesnap.engine.site.selection import parse_point, select_snapshot
 from sitesnap.errors import RestoreError, SourceError, UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node
@@ -30,7 +44,7 @@ from sitesnap.sources.db import DumpInfo
 from sitesnap.sources.kind import SourceKind, StreamSource, TreeSource
 from sitesnap.sources.registry import open_source
 
-__all__ = ["RestoreItem", "RestorePlan", "plan_site_restore"]
+__all__ = ["RestoreItem", "RestorePlan", "plan_restore", "plan_site_restore", "plan_site_restore_at"]
 
 
 @dataclass
@@ -48,6 +62,10 @@ class RestoreItem:
     size: int = 0
     damaged: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    continuous: bool = False  # rebuilt from the log stream, not from the snapshot
+    at: str = ""  # the time a continuous source is rebuilt to (ISO 8601)
+    state_time: str = ""  # when the restored state was current (snapshot time, or last commit replayed)
+    behind_seconds: float | None = None  # how far state_time is before the requested time
     raw_target: str = field(default="", repr=False)  # the target as given, credentials included; never shown
 
     def to_json(self) -> dict[str, Any]:
@@ -58,9 +76,10 @@ class RestoreItem:
 class RestorePlan:
     repo: Repository
     cfg: SiteConfig
-    snapshot: Snapshot
+    snapshot: Snapshot | None  # None when every source is rebuilt from the log stream
     items: list[RestoreItem]
     safety_snapshot: str | None = None
+    at: str | None = None  # the requested point in time of ``restore --at``
 
     @property
     def overwrites_live_data(self) -> bool:
@@ -68,9 +87,10 @@ class RestorePlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "snapshot_id": self.snapshot.id,
-            "snapshot_time": self.snapshot.time.isoformat(),
-            "site": self.snapshot.site,
+            "snapshot_id": self.snapshot.id if self.snapshot else None,
+            "snapshot_time": self.snapshot.time.isoformat() if self.snapshot else None,
+            "at": self.at,
+            "site": self.cfg.site.name,
             "overwrites_live_data": self.overwrites_live_data,
             "items": [i.to_json() for i in self.items],
             "safety_snapshot": self.safety_snapshot,
@@ -88,23 +108,34 @@ class RestorePlan:
         if safety and in_place:
             on_step(f"taking a pre-restore snapshot of {', '.join(in_place)}")
             pre = backup_site(self.repo, self.cfg, snapshot_type="pre-restore",
-                              tags=["pre-restore", f"before-{self.snapshot.short_id}"], sources=in_place)
+                              tags=["pre-restore", f"before-{self._label()}"], sources=in_place)
             self.safety_snapshot = pre.snapshot.id
         tracker = Tracker("restore", sink)
         tracker.update(bytes_total=sum(i.size for i in self.items), force=True)
-        with self.repo.lock(operation=f"restore {self.snapshot.site}"):
+        with self.repo.lock(operation=f"restore {self.cfg.site.name}"):
             for item in self.items:
                 on_step(f"restoring {item.source} to {item.target}")
                 tracker.update(phase=item.source, force=True)
-                kind = open_source(self.cfg.source(item.source))
-                node = find_node(self.repo, self.snapshot.tree, kind.tree_path())
-                if isinstance(kind, TreeSource):
-                    item.result = restore_tree(self.repo, node, item.source, Path(item.target), item.exists,
-                                               tracker, kind.excluder())
-                elif isinstance(kind, StreamSource):
-                    item.result = _restore_stream(self.repo, self.snapshot, kind, node, item, sink)
+                self._restore_item(item, tracker, sink)
         tracker.finish()
         return self
+
+    def _label(self) -> str:
+        return self.snapshot.short_id if self.snapshot is not None else f"at-{self.at}"
+
+    def _restore_item(self, item: RestoreItem, tracker: Tracker, sink: ProgressSink) -> None:
+        src = self.cfg.source(item.source)
+        if item.continuous:
+            item.result = restore_continuous(self.repo, src, item, sink)
+            return
+        assert self.snapshot is not None
+        kind = open_source(src)
+        node = find_node(self.repo, self.snapshot.tree, kind.tree_path())
+        if isinstance(kind, TreeSource):
+            item.result = restore_tree(self.repo, node, item.source, Path(item.target), item.exists,
+                                       tracker, kind.excluder())
+        elif isinstance(kind, StreamSource):
+            item.result = _restore_stream(self.repo, self.snapshot, kind, node, item, sink)
 
 
 def _db_info(snapshot: Snapshot, name: str) -> DumpInfo:
@@ -135,6 +166,50 @@ def plan_site_restore(
             raise UsageError(f"snapshot {snapshot.short_id} does not contain source {name!r}")
         items.append(_plan_item(repo, snapshot, open_source(src), targets.get(name)))
     return RestorePlan(repo, cfg, snapshot, items)
+
+
+def plan_site_restore_at(
+    repo: Repository,
+    cfg: SiteConfig,
+    point: PointInTime,
+    sources: list[str] | None = None,
+    targets: dict[str, str] | None = None,
+) -> RestorePlan:
+    """What restoring the site (or ``sources``) to ``point`` would do; changes nothing (module docstring)."""
+    targets = dict(targets or {})
+    snap = newest_snapshot_before(repo, cfg.site.name, point.when)
+    recorded = {r.get("name") for r in snap.sources} if snap else set()
+    cont = continuous_names(cfg, [s.name for s in cfg.sources])
+    names = sources or [s.name for s in cfg.sources if s.name in cont or s.name in recorded]
+    check_names(names, targets)
+    others = [n for n in names if n not in cont]
+    if others:
+        snap = require_snapshot(snap, cfg.site.name, point.when, others)
+    timelines = source_timelines(repo) if cont & set(names) else {}
+    items: list[RestoreItem] = []
+    for name in names:
+        src = cfg.source(name)
+        if name in cont:
+            items.append(plan_continuous_item(repo, src, point, targets.get(name), timelines))
+            continue
+        assert snap is not None
+        if name not in recorded:
+            raise UsageError(f"snapshot {snap.short_id} does not contain source {name!r}")
+        item = _plan_item(repo, snap, open_source(src), targets.get(name))
+        item.state_time = snap.time.isoformat()
+        item.behind_seconds = round(max(0.0, (point.when - snap.time).total_seconds()), 6)
+        items.append(item)
+    return RestorePlan(repo, cfg, snap if others else None, items, at=point.when.isoformat())
+
+
+def plan_restore(repo: Repository, cfg: SiteConfig, ref: str | None, at: str | None,
+                 sources: list[str] | None = None, targets: dict[str, str] | None = None) -> RestorePlan:
+    """The plan of ``restore [SNAPSHOT] [--at TIME]``: to a point in time when ``at`` is given, else a snapshot."""
+    if at is not None:
+        if ref not in (None, "latest"):
+            raise UsageError("give a SNAPSHOT or --at TIME, not both")
+        return plan_site_restore_at(repo, cfg, parse_point(at), sources, targets)
+    return plan_site_restore(repo, cfg, select_snapshot(repo, cfg.site.name, ref, None), sources, targets)
 
 
 def _plan_item(repo: Repository, snapshot: Snapshot, kind: SourceKind, target: str | None) -> RestoreItem:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sitesnap.config import AnySource, SiteConfig
+from sitesnap.engine.site.attime import PointInTime
 from sitesnap.errors import SnapshotNotFound, UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.repository.repository import Repository
 
-__all__ = ["parse_when", "select_snapshot", "selected_sources"]
+__all__ = ["parse_point", "parse_when", "select_snapshot", "selected_sources"]
 
 
 def selected_sources(cfg: SiteConfig, names: list[str] | None) -> list[AnySource]:
@@ -20,16 +21,23 @@ def selected_sources(cfg: SiteConfig, names: list[str] | None) -> list[AnySource
 
 
 def parse_when(text: str) -> datetime:
-    """'2026-11-20 14:00' (local time), ISO 8601 with an offset, or 'now'."""
+    """'2026-11-20 14:00' (local time), ISO 8601 with fractional seconds and an offset or Z, or 'now'."""
     if text.strip().lower() == "now":
         return datetime.now(UTC)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UsageError(f"--at: cannot read {text!r}; use e.g. '2026-11-20 14:00' or ISO 8601") from None
+        raise UsageError(f"--at: cannot read {text!r}",
+                         hint="Use e.g. '2026-11-20 14:00' (local time), '2026-12-04T13:38:27.5+00:00' or 'now'.",
+                         ) from None
     if when.tzinfo is None:
         when = when.astimezone()  # local time zone
     return when
+
+
+def parse_point(text: str) -> PointInTime:
+    """TIME of ``restore --at``; ``now`` means the newest state the repository holds."""
+    return PointInTime(parse_when(text), latest=text.strip().lower() == "now")
 
 
 def select_snapshot(repo: Repository, site: str, ref: str | None, at: str | None) -> Snapshot:

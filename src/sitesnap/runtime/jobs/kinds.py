@@ -170,15 +170,15 @@ def restore_job(ctx: JobContext) -> dict[str, Any]:
     Confirmation of overwrites is the caller's business (the CLI asks, the
     console shows the plan first); the job runs the plan it is given.
     """
-    from sitesnap.engine.site import plan_site_restore, select_snapshot
+    from sitesnap.engine.site import plan_restore
 
     targets = ctx.params.get("targets") or {}
     if not isinstance(targets, Mapping):
         raise UsageError("restore targets must map source names to targets")
     with ctx.repository() as repo:
         repo.load_index()
-        snap = select_snapshot(repo, ctx.cfg.site.name, ctx.params.get("snapshot"), ctx.params.get("at"))
-        plan = plan_site_restore(repo, ctx.cfg, snap, ctx.param_list("sources"), dict(targets))
+        plan = plan_restore(repo, ctx.cfg, ctx.params.get("snapshot"), ctx.params.get("at"),
+                            ctx.param_list("sources"), dict(targets))
         ctx.result.update(plan.to_json())
         plan.execute(safety=bool(ctx.params.get("safety", True)), sink=ctx.sink, on_step=ctx.log)
         if plan.safety_snapshot:

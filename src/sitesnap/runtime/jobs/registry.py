@@ -26,7 +26,9 @@ class JobKind:
     (site, repository) on a machine.  ``placeholder``: it shows in the records
     list from its start (a backup).  ``alerts``: the site's alert rules are
     evaluated after it is recorded.  ``needs``: modules that must be
-    installed for it to run.
+    installed for it to run.  ``exclusive``: it takes the repository's
+    exclusive lock, so a continuous capture in the same process pauses
+    while it runs.
     """
 
     name: str
@@ -35,6 +37,7 @@ class JobKind:
     placeholder: bool = False
     alerts: bool = True
     needs: tuple[str, ...] = ()
+    exclusive: bool = False
 
     @property
     def is_available(self) -> bool:
@@ -45,8 +48,10 @@ KINDS: tuple[JobKind, ...] = (
     JobKind("backup", backup_job, locked=True, placeholder=True),
     JobKind("restore", restore_job, locked=True, alerts=False),
     JobKind("check", check_job),
-    JobKind("forget", forget_job, locked=True, needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
-    JobKind("prune", prune_job, locked=True, needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
+    JobKind("forget", forget_job, locked=True, exclusive=True,
+            needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
+    JobKind("prune", prune_job, locked=True, exclusive=True,
+            needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
     JobKind("copy", copy_job, locked=True, needs=("sitesnap.engine.copy",)),
     JobKind("drill", drill_job, needs=("sitesnap.engine.drill",)),
 )
