@@ -58,7 +58,7 @@ class _SourceBase(ConfigModel):
     name: Name
     """Unique within the site; names the source's directory in every snapshot."""
     continuous: bool = False
-    """Capture the change log continuously (``sitesnap capture``); SQLite sources only, for now."""
+    """Capture the change log continuously (``sitesnap capture``); SQLite and PostgreSQL sources."""
 
     @_model_validator(mode="after")
     def _continuous_kind(self) -> _SourceBase:
@@ -128,7 +128,7 @@ class FilesSource(_SourceBase):
 AnySource = SqliteSource | PostgresSource | MysqlSource | FilesSource
 Source = Annotated[AnySource, Field(discriminator="type")]
 SOURCE_TYPES = ("sqlite", "postgres", "mysql", "files")
-CONTINUOUS_TYPES = ("sqlite",)  # source types ``sitesnap capture`` can follow
+CONTINUOUS_TYPES = ("sqlite", "postgres")  # source types ``sitesnap capture`` can follow
 
 
 class ObjectLock(ConfigModel):
