@@ -13,6 +13,7 @@ are safe on the capture's disk.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,15 @@ class PgServer:
             return False
         self._one("SELECT lsn FROM pg_create_physical_replication_slot(%s, true)", name)
         return True
+
+    def wait_slot_free(self, name: str, timeout: float = 30.0) -> None:
+        """Wait until no receiver uses the slot (a killed capture's walsender takes a moment to go)."""
+        deadline = time.monotonic() + timeout
+        while self._one("SELECT active FROM pg_replication_slots WHERE slot_name = %s", name):
+            if time.monotonic() > deadline:
+                raise SourceError(f"the replication slot {name} is in use by another receiver",
+                                  hint="Stop the other capture of this source first.")
+            time.sleep(0.2)
 
     def slot_restart(self, name: str) -> int | None:
         """The slot's restart LSN (flushed by the receiver), or None when the slot is gone."""

@@ -88,6 +88,7 @@ class PgCapture:
         size = server.wal_segment_size()
         self.fixed = {"engine": ENGINE, "major": major, "system_id": server.system_id(), "segment_size": size}
         server.ensure_slot(self.slot)
+        server.wait_slot_free(self.slot)
         self.receiver = Receiver(programs["pg_receivewal"], self.address, self.slot, self.spool, size)
         newest = self._newest_generation()
         if newest is not None and self._can_continue(newest):
