@@ -112,6 +112,13 @@ class Receiver:
             if f.wal.timeline == timeline and f.wal.start < end and f.wal.end > start:
                 yield f
 
+    def completed_end(self, timeline: int, lsn: int) -> int:
+        """The end of the completed (fsynced, renamed) file holding ``lsn``; 0 when it is still partial."""
+        for f in self.covering(timeline, lsn, lsn + 1):
+            if not f.partial:
+                return f.wal.end
+        return 0
+
     def read(self, timeline: int, start: int, end: int) -> bytes:
         """The log bytes [start, end) of ``timeline`` from the spool; SourceError if any are missing."""
         parts: list[bytes] = []

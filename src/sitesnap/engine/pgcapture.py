@@ -149,7 +149,12 @@ class PgCapture:
         self.stats.segments += 1
 
     def tick(self) -> int:
-        """Store what the receiver has flushed since the last tick; returns the commits stored."""
+        """Store what the receiver has flushed since the last tick; returns the commits stored.
+
+        Flushed is what the slot says, or the end of a completed spool file
+        (after a WAL switch the slot stays at the switch record until more
+        WAL comes, but the receiver has closed the file: it is final).
+        """
         assert self.server is not None and self.receiver is not None
         self.receiver.check()
         flushed = self.server.slot_restart(self.slot)
@@ -157,9 +162,11 @@ class PgCapture:
             raise SourceError(f"the replication slot {self.slot} was dropped on {self.address.display()}")
         commits = 0
         size = int(self.fixed["segment_size"])
-        while self.pos < flushed:
-            end = min(flushed, wal_file_at(self.timeline, self.pos, size).end)
-            commits += self._store(end)
+        while True:
+            reach = max(flushed, self.receiver.completed_end(self.timeline, self.pos))
+            if self.pos >= reach:
+                break
+            commits += self._store(min(reach, wal_file_at(self.timeline, self.pos, size).end))
         self.receiver.remove_stored(self.timeline, min(self.pos, wal_file_at(self.timeline, self.scan_from,
                                                                               size).start))
         return commits
