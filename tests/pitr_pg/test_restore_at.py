@@ -103,3 +103,49 @@ def test_a_time_after_the_capture_is_refused_before_anything_is_touched(
     with repo.lock(operation="restore"), pytest.raises(RestoreError, match="after the newest"):
         repo.load_index()
         restore_at(repo, cfg, datetime.now().astimezone() + timedelta(hours=1), pg_cluster.url("late_copy"))
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def test_a_second_base_of_an_unchanged_cluster_adds_little_and_datadir_keeps_the_cluster(
+        pg_cluster: PgCluster, make_repo: Callable[..., Repository], tmp_path: Path) -> None:
+    pg_cluster.create_database("stock")
+    ledger.create(pg_cluster.url("stock"))
+    with pg_cluster.connect("stock") as conn:
+        conn.execute("INSERT INTO ledger (client, n) SELECT 0, g FROM generate_series(1, 20000) g")
+    repo_path = tmp_path / "repo"
+    repo = make_repo(repo_path)
+    cfg = source(pg_cluster, "stock")
+    cap = open_capture(repo, cfg, spool=tmp_path / "spool")
+    with repo.lock(operation="capture"):
+        repo.load_index()
+        try:
+            before = _size(repo_path)
+            cap.start()
+            first = _size(repo_path) - before
+            with pg_cluster.connect("stock") as conn:
+                conn.execute("INSERT INTO ledger (client, n) VALUES (1, 1)")
+            time.sleep(0.5)
+            cap.tick()
+            before = _size(repo_path)
+            cap.new_generation("a second base")
+            second = _size(repo_path) - before
+            with pg_cluster.connect("stock") as conn:
+                conn.execute("INSERT INTO ledger (client, n) VALUES (1, 2)")
+            time.sleep(0.5)
+            cap.tick()
+        finally:
+            cap.close()
+    print(f"first base {first} bytes, second base {second} bytes")
+    assert second < first * 0.5
+    truth = ledger.committed(pg_cluster.url("stock"))
+    last = max(c for _a, c in truth.values())
+    target = tmp_path / "recovered"
+    with repo.lock(operation="restore"):
+        repo.load_index()
+        result = restore_at(repo, cfg, last, f"datadir:{target}")
+    assert result.target == str(target)
+    assert (target / "PG_VERSION").read_text().strip() == "15"
+    assert not (target / "recovery.signal").exists()  # promoted

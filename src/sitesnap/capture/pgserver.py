@@ -98,6 +98,8 @@ class PgServer:
             problems.append("set wal_level = replica in postgresql.conf and restart the server")
         if int(self._one("SHOW max_wal_senders")) < 2:
             problems.append("set max_wal_senders to at least 2 (one for streaming, one for base backups)")
+        if int(self._one("SHOW max_replication_slots")) < 1:
+            problems.append("set max_replication_slots to at least 1 and restart the server")
         if not self._one("SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"):
             problems.append(f"ALTER ROLE {self.address.user or 'the capture role'} REPLICATION")
         if problems:
