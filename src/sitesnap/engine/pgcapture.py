@@ -160,6 +160,10 @@ class PgCapture:
         flushed = self.server.slot_restart(self.slot)
         if flushed is None:
             raise SourceError(f"the replication slot {self.slot} was dropped on {self.address.display()}")
+        newer = [f.wal.timeline for f in self.receiver.files() if f.wal.timeline > self.timeline]
+        if newer:  # a promoted standby: the log forks; replay here follows one timeline
+            self.new_generation(f"the server switched to timeline {max(newer)}")
+            return 0
         commits = 0
         size = int(self.fixed["segment_size"])
         while True:
