@@ -144,6 +144,10 @@ class PgServer:
     def current_lsn(self) -> int:
         return parse_lsn(str(self._one("SELECT pg_current_wal_lsn()::text")))
 
+    def now_ns(self) -> int:
+        """The server's clock (commit times are the server's, so a base's time must be too)."""
+        return int(self._one("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")) * 1000
+
     def switch_wal(self) -> None:
         """Close the current WAL file (so a receiver completes it); used by tests and at base backups."""
         self._one("SELECT pg_switch_wal()::text")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -65,9 +64,8 @@ def _program(major: int, name: str) -> Path:
 class PgCapture:
     """One PostgreSQL source's capture into ``repo`` (start, tick, close).  Not thread-safe."""
 
-    def __init__(self, repo: Repository, source: str, address: ServerAddress, *, spool: Path | None = None,
-                 clock: Callable[[], int] = time.time_ns) -> None:
-        self.repo, self.source, self.address, self.clock = repo, source, address, clock
+    def __init__(self, repo: Repository, source: str, address: ServerAddress, *, spool: Path | None = None) -> None:
+        self.repo, self.source, self.address = repo, source, address
         self.slot = slot_name(source, repo.config.id)
         self.spool = spool or Path(tempfile.gettempdir()) / f"sitesnap-pgwal-{repo.config.id[:12]}-{self.slot}"
         self.stats = CaptureStats(source)
@@ -142,7 +140,7 @@ class PgCapture:
             seg = LogSegment(self.source, generation, 0, BASE, start, start, 0, 0, 0,
                              params={**self.fixed, "timeline": label.timeline, "start_lsn": label.start_lsn,
                                      "scan_from": start})
-            logstream.save_segment(self.repo, seg, cast(BinaryIO, _Finishing(tar, seg, label, self.clock)))
+            logstream.save_segment(self.repo, seg, cast(BinaryIO, _Finishing(tar, seg, label, self.server.now_ns)))
         self.generation, self.sequence, self.timeline = generation, 1, label.timeline
         self.pos, self.end_time_ns, self.scan_from, self.last_xact = start, seg.end_time_ns, start, 0
         self.stats.generations_started += 1
@@ -203,6 +201,9 @@ class PgCapture:
 
 class _Finishing:
     """The base tar as read by ``save_segment``: at its end, the base's stop LSN and time go into the segment.
+
+    The time is the server's clock after the backup ended (commit times,
+    which restores compare with it, are the server's too).
 
     ``save_segment`` reads the payload to its end before it encodes the
     segment, so the header written is the finished one.
