@@ -80,3 +80,21 @@ def test_push_continues_the_capture_and_fetch_rebuilds_files(
         c for (_a, c) in truth.values()) - min(c for (_a, c) in truth.values())) / 10]
     for n, at in enumerate(pick_times(late, 1)):
         check_exact(pg_cluster, repo, cfg, at, truth, f"arch_at_{n}")
+
+
+def test_capture_command_follows_a_postgres_source(
+        pg_cluster: PgCluster, make_repo: Callable[..., Repository], tmp_path: Path,
+        run_cli: Callable[..., CliResult]) -> None:
+    pg_cluster.create_database("arch")
+    ledger.create(pg_cluster.url("arch"))
+    repo_path = tmp_path / "repo"
+    make_repo(repo_path)
+    cfg_path = _site(tmp_path, pg_cluster, repo_path)
+    env = {"TMPDIR": str(tmp_path)}  # the spool goes to the temp directory
+    for _ in range(2):
+        _switch(pg_cluster)
+        done = run_cli("-c", str(cfg_path), "capture", "--once", env=env)
+        assert done.code == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "arch: resumed" in done.stdout
+    shown = run_cli("-c", str(cfg_path), "timeline", "--json", env=env)
+    assert shown.code == 0 and '"source": "arch"' in shown.stdout

@@ -112,6 +112,18 @@ class Receiver:
             if f.wal.timeline == timeline and f.wal.start < end and f.wal.end > start:
                 yield f
 
+    def resume_point(self) -> int | None:
+        """Where ``pg_receivewal`` starts streaming, judged from the spool (None: an empty spool, the slot decides).
+
+        It continues its newest file: a partial one from that file's start,
+        after a completed one from the next file.
+        """
+        files = self.files()
+        if not files:
+            return None
+        newest = max(files, key=lambda f: (f.wal.start, f.partial))
+        return newest.wal.start if newest.partial else newest.wal.end
+
     def completed_end(self, timeline: int, lsn: int) -> int:
         """The end of the completed (fsynced, renamed) file holding ``lsn``; 0 when it is still partial."""
         for f in self.covering(timeline, lsn, lsn + 1):

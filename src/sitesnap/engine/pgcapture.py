@@ -110,14 +110,20 @@ class PgCapture:
         return max(mine, key=lambda g: (g.newest_ns, g.oldest_ns)) if mine else None
 
     def _can_continue(self, gen: Generation) -> bool:
+        """Whether the WAL from the generation's last stored position is in the spool or will be streamed."""
         assert self.server is not None and self.receiver is not None
         last = gen.chain[-1] if gen.chain else gen.base
         if gen.broken:
             return False
         timeline = int(last.params.get("timeline", 0))
+        if any(True for _ in self.receiver.covering(timeline, last.end_pos, last.end_pos + 1)):
+            return True
         restart = self.server.slot_restart(self.slot)
-        in_spool = any(True for _ in self.receiver.covering(timeline, last.end_pos, last.end_pos + 1))
-        return in_spool or (restart is not None and restart <= last.end_pos and not self.receiver.files())
+        if restart is None or restart > last.end_pos:
+            return False  # the server may have recycled the WAL after the stored position
+        start = self.receiver.resume_point()
+        start = restart - restart % int(self.fixed["segment_size"]) if start is None else start
+        return start <= last.end_pos  # where pg_receivewal begins, at or before what is needed
 
     def _continue(self, gen: Generation) -> None:
         assert self.receiver is not None

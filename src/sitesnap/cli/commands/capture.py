@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import click
@@ -34,25 +35,62 @@ def capture(app: AppContext, once: bool, interval: float, wal_limit: int) -> Non
     Runs in the foreground; Ctrl-C or SIGTERM stop it after a last shipment.
     Each source is resumed where its log ends when the database provably
     continues it, and restarted from a new base copy (a new generation)
-    otherwise.  SQLite sources in WAL mode only, for now.
+    otherwise.  SQLite sources in WAL mode and PostgreSQL sources
+    (docs/postgres-pitr.md).
     """
-    from sitesnap.engine.continuous import continuous_sources, run_capture
+    from sitesnap.engine.continuous import continuous_sources
+    from sitesnap.engine.pgpitr import postgres_sources
 
     cfg = app.site(required=True)
-    sources = continuous_sources(cfg)
+    pg = postgres_sources(cfg)
+    rest = SimpleNamespace(sources=[s for s in cfg.sources if s not in pg])
+    sources = continuous_sources(rest) if not pg or any(s.continuous for s in rest.sources) else []
     out = app.output
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with app.open_repo() as repo:
             if not once and not out.json_mode:
-                names = ", ".join(name for name, _path in sources)
+                names = ", ".join([name for name, _path in sources] + [s.name for s in pg])
                 out.always(f"capturing {names} every {interval:g} s (Ctrl-C to stop)")
-            stats = run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
+            stats = _run(app, repo, sources, pg, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _render(app, [s.to_json() for s in stats])
+
+
+def _run(app: AppContext, repo: Any, sources: list[tuple[str, str]], pg: list[Any], *, interval: float,
+         once: bool, stop: threading.Event, wal_limit: int) -> list[Any]:
+    """SQLite sources here, PostgreSQL sources in a thread with a repository object of their own."""
+    from sitesnap.engine.continuous import run_capture
+    from sitesnap.engine.pgpitr import run_pg_capture
+
+    if not pg:
+        return run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
+    if not sources:
+        return run_pg_capture(repo, pg, interval=interval, once=once, stop=stop)
+    done: list[Any] = []
+    failed: list[BaseException] = []
+
+    def postgres_side() -> None:
+        try:
+            with app.open_repo() as pg_repo:
+                done.extend(run_pg_capture(pg_repo, pg, interval=interval, once=once, stop=stop))
+        except BaseException as exc:  # raised in the command's thread below
+            failed.append(exc)
+            stop.set()
+
+    side = threading.Thread(target=postgres_side, name="sitesnap-pg-capture")
+    side.start()
+    try:
+        stats = run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
+    finally:
+        stop.set()
+        side.join()
+    if failed:
+        raise failed[0]
+    return [*stats, *done]
 
 
 def _render(app: AppContext, stats: list[dict[str, Any]]) -> None:
