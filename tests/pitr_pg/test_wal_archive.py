@@ -98,3 +98,5 @@ def test_capture_command_follows_a_postgres_source(
     assert "arch: resumed" in done.stdout
     shown = run_cli("-c", str(cfg_path), "timeline", "--json", env=env)
     assert shown.code == 0 and '"source": "arch"' in shown.stdout
+    checked = run_cli("-c", str(cfg_path), "check", "--read-data", env=env)
+    assert checked.code == 0, checked.stdout + checked.stderr
