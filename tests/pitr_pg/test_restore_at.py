@@ -26,7 +26,7 @@ def source(cluster: PgCluster, database: str) -> SimpleNamespace:
 
 
 def capture_while(repo: Repository, cfg: SimpleNamespace, spool: Path, seconds: float,
-                  during: Callable[[], None] | None = None) -> int:
+                  during: Callable[[], object] | None = None) -> int:
     """Run a capture for ``seconds`` (ticks every 0.2 s); returns the commits it stored."""
     cap = open_capture(repo, cfg, spool=spool)
     stored = 0

@@ -142,7 +142,9 @@ class PgServer:
                   "WHERE slot_name = %s AND NOT active", name)
 
     def current_lsn(self) -> int:
-        return parse_lsn(str(self._one("SELECT pg_current_wal_lsn()::text")))
+        """The WAL written (on a standby: replayed) so far: every base taken before is consistent by it."""
+        return parse_lsn(str(self._one("SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+                                       "ELSE pg_current_wal_lsn() END)::text")))
 
     def now_ns(self) -> int:
         """The server's clock (commit times are the server's, so a base's time must be too)."""
