@@ -58,7 +58,7 @@ class _SourceBase(ConfigModel):
     name: Name
     """Unique within the site; names the source's directory in every snapshot."""
     continuous: bool = False
-    """Capture the change log continuously (``sitesnap capture``): SQLite WAL, MySQL/MariaDB binlog."""
+    """Capture the change log continuously (``sitesnap capture``): SQLite WAL, PostgreSQL WAL, MySQL/MariaDB binlog."""
 
     @_model_validator(mode="after")
     def _continuous_kind(self) -> _SourceBase:
@@ -128,7 +128,7 @@ class FilesSource(_SourceBase):
 AnySource = SqliteSource | PostgresSource | MysqlSource | FilesSource
 Source = Annotated[AnySource, Field(discriminator="type")]
 SOURCE_TYPES = ("sqlite", "postgres", "mysql", "files")
-CONTINUOUS_TYPES = ("sqlite", "mysql")  # source types whose change log can be captured
+CONTINUOUS_TYPES = ("sqlite", "postgres", "mysql")  # source types whose change log can be captured
 
 
 class ObjectLock(ConfigModel):

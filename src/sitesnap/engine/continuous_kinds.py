@@ -73,6 +73,7 @@ def _load(ref: str) -> Any:
 BUILTIN: dict[str, ContinuousKind] = {
     "sqlite": ContinuousKind("sitesnap.engine.continuous:open_sqlite_capture",
                              "sitesnap.engine.replay:restore_sqlite_at"),
+    "postgres": ContinuousKind("sitesnap.engine.pgpitr:open_capture", "sitesnap.engine.pgpitr:restore_at"),
     "mysql": ContinuousKind("sitesnap.engine.mypitr:open_capture", "sitesnap.engine.mypitr:restore_at"),
 }
 

@@ -40,6 +40,8 @@ MODULES = (
     "runs",
     "capture",
     "timeline",
+    "wal_push",
+    "wal_fetch",
     "reference",
     "web",
 )
