@@ -67,9 +67,14 @@ def test_reports_accumulate_and_status_shows_the_capture(tmp_path: Path, run_cli
         report("live", "ab" * 16, ns(now - timedelta(seconds=20)), 1)  # an older time never moves it back
         (state,) = capture_states(catalog, cfg)
         state_json = site_status(catalog, cfg)
+        report("live", "ab" * 16, None, 0, ns(now - timedelta(hours=2)))  # a restart tells the window it resumed
+        (resumed,) = capture_states(catalog, cfg)
     finally:
         catalog.close()
     assert state.segments_total == 4 and state.source == "live"
+    assert resumed.segments_total == 4 and resumed.last_shipped == state.last_shipped
+    assert resumed.oldest_restorable is not None
+    assert abs((now - resumed.oldest_restorable).total_seconds() - 7200) < 0.01
     assert state.oldest_restorable is not None and state.last_shipped is not None
     assert abs((now - state.oldest_restorable).total_seconds() - 40) < 0.01
     assert abs((now - state.last_shipped).total_seconds() - 3) < 0.01
@@ -83,7 +88,7 @@ def test_reports_accumulate_and_status_shows_the_capture(tmp_path: Path, run_cli
     (site,) = json.loads(out.stdout)["sites"]
     cap = next(s for s in site["sources"] if s["name"] == "live")["capture"]
     assert cap["last_shipped_at"] == state.last_shipped.isoformat()
-    assert cap["oldest_restorable_at"] == state.oldest_restorable.isoformat()
+    assert cap["oldest_restorable_at"] == resumed.oldest_restorable.isoformat()
     human = run_cli("-c", str(cfg.path), "status", password=None)
     assert "capture       live: lag" in human.stdout and "within capture RPO of 60s" in human.stdout
 

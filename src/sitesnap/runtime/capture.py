@@ -8,6 +8,7 @@ engine cannot import the runtime, so whoever runs the loop passes it
     on_segment = capture_reporter(catalog, site)
     on_segment(source, generation_hex, newest_commit_ns, segments)   # after each shipped segment
     on_segment(source, "", None, 0)                                  # "alive, nothing new"
+    on_segment(source, generation_hex, newest_ns, 0, oldest_ns)      # at start: the window it resumed
 
 Status, ``/metrics`` and the ``capture_lag`` rule then read
 :func:`capture_states` from the catalog and never wait on storage.
@@ -16,8 +17,8 @@ Status, ``/metrics`` and the ``capture_lag`` rule then read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,8 +33,16 @@ __all__ = ["CaptureReporter", "capture_reporter", "capture_states", "continuous_
 _log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-CaptureReporter = Callable[[str, str, int | None, int], None]
-"""``(source, generation_hex, newest_commit_ns or None, segments shipped since the last call)``."""
+class CaptureReporter(Protocol):
+    """What the capture loop calls: after each shipped segment, or with none to say it is alive.
+
+    ``segments`` counts those shipped since the previous call; ``oldest_ns``,
+    when the loop knows it (from the timeline it resumed), is the oldest
+    restorable time of the source, replacing the one on record.
+    """
+
+    def __call__(self, source: str, generation: str, newest_commit_ns: int | None, segments: int,
+                 oldest_ns: int | None = None) -> None: ...
 
 
 def from_ns(time_ns: int) -> datetime:
@@ -54,10 +63,11 @@ def report_capture(catalog: Catalog, site: str, source: str, *, generation: str 
 def capture_reporter(catalog: Catalog, site: str) -> CaptureReporter:
     """A callback for the capture loop; a catalog failure is logged, never raised into the capture."""
 
-    def on_segment(source: str, generation: str, newest_commit_ns: int | None, segments: int) -> None:
+    def on_segment(source: str, generation: str, newest_commit_ns: int | None, segments: int,
+                   oldest_ns: int | None = None) -> None:
         try:
             report_capture(catalog, site, source, generation=generation, newest_commit_ns=newest_commit_ns,
-                           segments=segments)
+                           segments=segments, oldest_ns=oldest_ns)
         except (SitesnapError, SQLAlchemyError) as exc:
             _log.warning("capture progress of %s/%s not recorded: %s", site, source, exc)
 
