@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { apiRoot, consolePrefix } from '../src/lib/base.js'
 import {
-  DASH, formatBytes, formatDate, formatDuration, formatPercent, formatRatio, localInputToIso, progressFigures,
+  DASH, formatBytes, formatDate, formatDuration, formatPercent, formatRatio, localInputToIso, msToLocalInput,
+  progressFigures,
 } from '../src/lib/format.js'
 import { canDo } from '../src/lib/roles.js'
 
@@ -38,6 +39,13 @@ test('datetime-local input becomes an absolute instant', () => {
   const iso = localInputToIso('2024-03-01T12:00')
   assert.equal(new Date(iso).getTime(), new Date(2024, 2, 1, 12, 0).getTime())
   assert.equal(localInputToIso(''), '')
+})
+
+test('an instant as a datetime-local value round-trips to the second', () => {
+  const ms = new Date(2026, 11, 4, 9, 5, 7).getTime()
+  assert.equal(msToLocalInput(ms), '2026-12-04T09:05:07')
+  assert.equal(new Date(localInputToIso(msToLocalInput(ms))).getTime(), ms)
+  assert.equal(msToLocalInput(null), '')
 })
 
 test('progress figures: fraction, rate and ETA', () => {

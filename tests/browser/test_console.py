@@ -152,6 +152,46 @@ def test_restore_a_snapshot_into_a_second_database(console: Console, api: ApiCli
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (ORDERS,)
     _, audit = api.call("GET", "audit?action=restore.start")
     assert audit["total"] >= 1
+    _restore_to_a_point_in_time_on_the_time_bar(console, api)
+
+
+def _restore_to_a_point_in_time_on_the_time_bar(console: Console, api: ApiClient) -> None:
+    """The restore dialog's time bar: pick a time inside the window by clicking, see the plan as of it.
+
+    Part of the restore test, in its logged-in page: logins are rate limited per minute.
+    """
+    page = console.page
+    console.open("records")
+    page.locator("[data-test=record-row] [data-test=restore]").first.click()
+    page.wait_for_selector("[data-test=restore-choose]")
+    page.check("[data-test=mode-time]")
+    page.wait_for_selector("[data-test=time-snapshot]")
+    _, timeline = api.call("GET", "backup/timeline")
+    assert page.locator("[data-test=time-snapshot]").count() == len(timeline["snapshots"]) >= 1
+    assert "snapshot" in page.locator("[data-test=time-legend]").inner_text()
+    bar = page.locator("[data-test=time-bar] .timebar")
+    box = bar.bounding_box()
+    assert box is not None
+    bar.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})  # inside the restorable span
+    page.wait_for_selector("[data-test=time-marker]")
+    chosen = page.input_value("[data-test=restore-at]")
+    assert chosen, "a click on the time bar chooses a time"
+    page.click("[data-test=restore-preview]")
+    page.wait_for_selector("[data-test=plan-at]")
+    items = page.locator("[data-test=plan-item]")
+    assert items.count() == 3
+    assert page.locator("[data-test=plan-time]").count() == 3
+    distances = page.locator("[data-test=plan-distance]").all_inner_texts()
+    assert len(distances) == 3 and all("before" in d or "exactly" in d for d in distances), distances
+    _, audit = api.call("GET", "audit?action=restore.plan")
+    newest = audit["items"][0]["details"]
+    assert newest["at"] is not None and newest["at"][:16] == _utc_minute(page, chosen)
+    page.keyboard.press("Escape")
+
+
+def _utc_minute(page: Any, local_input: str) -> str:
+    """The browser's reading of a ``datetime-local`` value as a UTC ISO string, to the minute."""
+    return str(page.evaluate("(v) => new Date(v).toISOString()", local_input))[:16]
 
 
 def test_change_a_schedule_with_validation(console: Console, api: ApiClient, served: Served) -> None:

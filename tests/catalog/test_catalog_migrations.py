@@ -19,7 +19,7 @@ from sitesnap.catalog.models import Base
 from sitesnap.errors import CatalogError
 
 TABLES = {"backup_records", "backup_configs", "runs", "audit_events", "alert_states",
-          "drill_results", "users", "api_tokens", "leases", "alembic_version"}
+          "drill_results", "users", "api_tokens", "leases", "capture_progress", "alembic_version"}
 
 
 def test_migration_from_empty_database(catalog_url: str) -> None:
@@ -30,7 +30,7 @@ def test_migration_from_empty_database(catalog_url: str) -> None:
         upgrade(engine)
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as conn:
-            assert current_revision(conn) == head_revision() == "0003"
+            assert current_revision(conn) == head_revision() == "0004"
         # the models and the migrations agree: autogenerate finds nothing to do
         with engine.connect() as conn:
             command.check(alembic_config(conn))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sitesnap.runtime.alerts import RuleId
+from sitesnap.runtime.alerts import CaptureState, RuleId
 from sitesnap.runtime.metrics import MetricsSnapshot, RepositoryStats, SiteMetrics, SourceSize, build_registry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
@@ -14,9 +14,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
 def test_every_metric_is_documented() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     full = SiteMetrics("s", 1.0, 1.0, 1.0, now, now, 1.0, 1.0, (1.0,), (1.0,), (SourceSize("a", 1),),
-                       (RepositoryStats("r", 1, 2, 3, 1.5, 1.5),))
+                       (RepositoryStats("r", 1, 2, 3, 1.5, 1.5),), (CaptureState("c", now, now, now, 4),))
     names = {family.name for family in build_registry(MetricsSnapshot(now, (full,))).collect()}
-    assert len(names) == 15
+    assert len(names) == 19
     text = DOC.read_text(encoding="utf-8")
     assert [n for n in sorted(names) if f"`{n}`" not in text] == []
 

@@ -10,6 +10,7 @@ from sitesnap.runtime.alerts.rules import (
     RULES,
     AlertThresholds,
     BackupRun,
+    CaptureState,
     IntegrityResult,
     RepositoryUsage,
     RuleId,
@@ -248,6 +249,54 @@ def test_rpo_for_a_site_that_never_succeeded() -> None:
 # -- all together ---------------------------------------------------------------------------
 
 
+# -- capture lag -----------------------------------------------------------------
+
+
+def cap(shipped_s: float | None = None, reported_s: float | None = None, source: str = "db") -> CaptureState:
+    """A capture that shipped ``shipped_s`` and reported ``reported_s`` seconds before NOW."""
+    def ago(s: float | None) -> datetime | None:
+        return None if s is None else NOW - timedelta(seconds=s)
+    return CaptureState(source, last_shipped=ago(shipped_s), reported=ago(reported_s))
+
+
+@pytest.mark.parametrize(
+    ("state", "fires"),
+    [
+        (cap(shipped_s=5, reported_s=1), False),
+        (cap(shipped_s=60, reported_s=60), False),  # at the limit: still within
+        (cap(shipped_s=61, reported_s=61), True),
+        (cap(shipped_s=3600, reported_s=2), False),  # no writes, but the capture says it is alive
+        (cap(shipped_s=3600, reported_s=300), True),  # stopped reporting
+        (cap(shipped_s=30, reported_s=None), False),
+    ],
+)
+def test_capture_lag_against_the_default_capture_rpo(state: CaptureState, fires: bool) -> None:
+    found = [a for a in evaluate(facts(captures=(state,))) if a.rule is RuleId.CAPTURE_LAG]
+    assert bool(found) is fires
+    if fires:
+        assert found[0].subject == "db" and found[0].severity is Severity.CRITICAL
+        assert found[0].values["lag_seconds"] == state.lag(NOW).total_seconds()  # type: ignore[union-attr]
+        assert "db" in found[0].summary and "behind" in found[0].summary
+
+
+def test_capture_lag_is_configurable_and_one_alert_per_source() -> None:
+    f = facts(captures=(cap(10, 10, "a"), cap(200, 200, "b"), cap(400, 400, "c")))
+    assert [a.subject for a in evaluate(f) if a.rule is RuleId.CAPTURE_LAG] == ["b", "c"]
+    tight = AlertThresholds(capture_rpo=timedelta(seconds=5))
+    assert [a.subject for a in evaluate(f, tight) if a.rule is RuleId.CAPTURE_LAG] == ["a", "b", "c"]
+    assert rules(f, AlertThresholds(capture_rpo=timedelta(0))) == []
+
+
+def test_capture_that_never_reported() -> None:
+    silent = (CaptureState("db"),)
+    fired = evaluate(facts(captures=silent))
+    assert [a.rule for a in fired] == [RuleId.CAPTURE_LAG] and "never reported" in fired[0].summary
+    assert fired[0].values["lag_seconds"] is None
+    fresh = facts(captures=silent, monitored_since=NOW - timedelta(seconds=30))
+    assert rules(fresh) == []  # the capture has a capture RPO to start
+    assert rules(facts(captures=silent, monitored_since=NOW - timedelta(minutes=5))) == ["capture_lag"]
+
+
 def test_healthy_site_has_no_alerts() -> None:
     f = facts(run(OK, 1), *history(10, 11, 12),
               repositories=(RepositoryUsage("main", 10, 100),),
@@ -262,6 +311,7 @@ def test_everything_fires_at_once_sorted_and_unique() -> None:
         last_success=NOW - timedelta(days=2), rpo=timedelta(hours=6),
         repositories=(RepositoryUsage("main", 99, 100),),
         integrity=(IntegrityResult("drill", False, NOW, "boom"),),
+        captures=(CaptureState("db", last_shipped=NOW - timedelta(hours=1)),),
     )
     alerts = evaluate(f)
     assert sorted(a.rule.value for a in alerts) == sorted(r.value for r in RuleId)

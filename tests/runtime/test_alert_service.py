@@ -13,6 +13,7 @@ from alert_servers import DINGTALK_SECRET, SMTP_PASSWORD, SMTP_USER, Certificate
 from sitesnap.runtime.alerts import (
     AlertThresholds,
     BackupRun,
+    CaptureState,
     DingTalkChannel,
     EmailChannel,
     IntegrityResult,
@@ -73,6 +74,9 @@ BROKEN: dict[RuleId, Callable[[SiteFacts], SiteFacts]] = {
                                       message="table posts: 10 rows, expected 12"),)),
     RuleId.RPO_EXCEEDED: lambda f: replace(
         f, runs=(), last_success=f.now - timedelta(hours=7)),
+    RuleId.CAPTURE_LAG: lambda f: replace(
+        f, captures=(CaptureState("db", last_shipped=f.now - timedelta(minutes=5),
+                                  reported=f.now - timedelta(minutes=3)),)),
 }
 
 

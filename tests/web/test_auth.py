@@ -25,6 +25,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/backup/create", "operator", {"sources": ["no-such-source"]}),
     ("POST", "/api/v1/backup/realtime", "operator", {"reason": "role test"}),
     ("GET", "/api/v1/backup/config", "viewer", None),
+    ("GET", "/api/v1/backup/timeline", "viewer", None),
     ("PUT", "/api/v1/backup/config", "admin", {"toml": "[site]\nname = 1\n"}),
     ("GET", f"/api/v1/backup/{MISSING}", "viewer", None),
     ("POST", f"/api/v1/backup/{MISSING}/restore", "admin", {"dry_run": True}),
@@ -299,3 +300,19 @@ def test_job_names_come_from_the_registries(app: Flask, tokens: dict[str, str]) 
     answer = app.test_client().get("/api/v1/jobs", headers=bearer(tokens["viewer"]))
     assert answer.status_code == 200
     assert answer.get_json() == {"kinds": [k.name for k in KINDS], "scheduled": list(JOBS)}
+
+
+def test_every_api_route_is_in_the_api_docs(app: Flask) -> None:
+    """docs/api.md names every route of the API, path parameters as ``{name}``."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = []
+    for method, rule in sorted(_rules(app)):
+        if not rule.startswith("/api/v1/") or rule.endswith("openapi.json") or "/docs" in rule:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+        if path not in text:
+            missing.append(f"{method} {path}")
+    assert missing == []

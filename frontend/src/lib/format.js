@@ -90,6 +90,14 @@ export function localInputToIso(value) {
   return Number.isNaN(d.getTime()) ? '' : d.toISOString()
 }
 
+/** The other way: an instant (ms since the epoch) as a `datetime-local` value in the viewer's zone, to the second. */
+export function msToLocalInput(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return ''
+  const d = new Date(ms)
+  const p = (n) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+}
+
 /** Progress numbers from a run's progress dict: fraction, rate, ETA. */
 export function progressFigures(p) {
   const bytesDone = p?.bytes_done ?? 0

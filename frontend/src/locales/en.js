@@ -42,6 +42,11 @@ export default {
   restore: {
     legend: 'Snapshot types', nothingLive: 'Nothing live is overwritten (every target is elsewhere or new), so no confirmation is needed.',
     title: 'Restore {site}', steps: 'Steps',
+    timeBar: 'Restorable time', noTimeline: 'Nothing to restore yet.',
+    legendWindow: 'continuous capture: any second', legendSnapshots: 'newest snapshot at or before',
+    legendSnapshot: 'snapshot', legendChosen: 'chosen time', inWindow: 'Inside the captured window of {sources}.',
+    planAt: 'The site as of {at}.', stateTime: 'State of', distance: 'From the chosen time', exact: 'exactly',
+    before: '{d} before',
     step: { choose: 'Choose', plan: 'Review the plan', run: 'Restore', result: 'Result' },
     what: 'Restore from', bySnapshot: 'a snapshot', byTime: 'a point in time', timeline: 'Snapshots on a timeline',
     snapshot: 'Snapshot', at: 'Restore the state as of', atMatch: 'Uses the snapshot of {time} ({id}).',

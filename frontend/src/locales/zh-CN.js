@@ -38,6 +38,11 @@ export default {
   restore: {
     legend: '快照类型', nothingLive: '不会覆盖任何线上数据（所有目标都在别处或是新的），无需确认。',
     title: '恢复 {site}', steps: '步骤',
+    timeBar: '可恢复的时间', noTimeline: '还没有可恢复的内容。',
+    legendWindow: '连续捕获：任意一秒', legendSnapshots: '该时间点及之前最新的快照',
+    legendSnapshot: '快照', legendChosen: '选定时间', inWindow: '位于 {sources} 的连续捕获窗口内。',
+    planAt: '站点在 {at} 时的状态。', stateTime: '状态时间', distance: '与选定时间相差', exact: '完全一致',
+    before: '早 {d}',
     step: { choose: '选择', plan: '查看计划', run: '恢复', result: '结果' },
     what: '恢复来源', bySnapshot: '某个快照', byTime: '某个时间点', timeline: '快照时间线',
     snapshot: '快照', at: '恢复到该时间的状态', atMatch: '使用 {time} 的快照（{id}）。',

@@ -11,6 +11,7 @@ or upgrades the schema (Alembic, ``migrations/``) before returning.
 from __future__ import annotations
 
 from sitesnap.catalog.accounts import ROLES, Accounts, TokenInfo, UserInfo, role_at_least
+from sitesnap.catalog.captures import CaptureInfo
 from sitesnap.catalog.catalog import (
     ALERT_STATES,
     BACKUP_TYPES,
@@ -45,6 +46,7 @@ __all__ = [
     "AlertInfo",
     "AuditEntry",
     "BackupRecordInfo",
+    "CaptureInfo",
     "Catalog",
     "ConfigInfo",
     "DrillInfo",

@@ -1,4 +1,4 @@
-"""The catalog's API for the runtime and web layers: runs, records, audit, alerts, drills, configs.
+"""The catalog's API for the runtime and web layers: runs, records, audit, alerts, drills, configs, capture progress.
 
 :class:`Catalog` is thread-safe: every call opens its own short session and
 returns frozen dataclasses (:mod:`sitesnap.catalog.views`).  Write
@@ -6,8 +6,8 @@ transactions on SQLite begin ``IMMEDIATE`` so concurrent writers queue instead
 of failing.  Values a user can pass (kinds, statuses, sort keys, pages) are
 checked and raise :class:`UsageError`; a missing run raises
 :class:`RecordNotFound`.  Its methods live with the records they serve:
-:mod:`~sitesnap.catalog.runs`, :mod:`~sitesnap.catalog.records` and
-:mod:`~sitesnap.catalog.history`, over :mod:`~sitesnap.catalog.store`.
+:mod:`~sitesnap.catalog.runs`, :mod:`~sitesnap.catalog.records`,
+:mod:`~sitesnap.catalog.history` and :mod:`~sitesnap.catalog.captures`, over :mod:`~sitesnap.catalog.store`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from sitesnap.catalog.captures import CaptureBook
 from sitesnap.catalog.database import create_catalog_engine, redact_url
 from sitesnap.catalog.history import History
 from sitesnap.catalog.records import RecordBook
@@ -49,7 +50,7 @@ def open_catalog(url: str | Path, *, clock: Callable[[], datetime] | None = None
     return Catalog(engine, clock=clock)
 
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 
@@ -63,5 +64,5 @@ def _at_head(engine: Engine) -> bool:
     return row is not None and row[0] == HEAD_REVISION
 
 
-class Catalog(RunLog, RecordBook, History):
+class Catalog(RunLog, RecordBook, History, CaptureBook):
     """Typed access to the catalog database; see the module docstring for guarantees."""

@@ -37,6 +37,7 @@ __all__ = [
     "BackupConfig",
     "BackupRecord",
     "Base",
+    "CaptureProgress",
     "DrillResult",
     "Lease",
     "Run",
@@ -196,6 +197,28 @@ class Lease(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class CaptureProgress(Base):
+    """How far the continuous capture of one source has shipped, as its capture last reported.
+
+    One row per (site, source), upserted on every report, so ``status``,
+    ``/metrics`` and the alert rules know the capture lag without opening
+    the repository.  Times are shipped commit times (wall clock of the
+    capturing host); ``reported_at`` is when the capture last said it was alive.
+    """
+
+    __tablename__ = "capture_progress"
+    __table_args__ = (UniqueConstraint("site", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    generation: Mapped[str] = mapped_column(String(64), default="")
+    last_shipped_at: Mapped[datetime | None]
+    oldest_restorable_at: Mapped[datetime | None]
+    segments_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    reported_at: Mapped[datetime]
 
 
 class DrillResult(Base):

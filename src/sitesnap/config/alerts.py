@@ -2,20 +2,22 @@
 
 Thresholds follow the seed: two consecutive failed backups, storage above
 80 % of quota, a backup taking over twice the median of recent runs; the RPO
-rule uses ``[site] rpo``.  Integrity failures alert unless disabled.  Channels are a
-tagged union on ``type``; each may be limited to some sites and to alerts of
-at least a given severity.
+rule uses ``[site] rpo``, the capture-lag rule ``capture_rpo`` (one minute).
+Integrity failures alert unless disabled.  Channels are a tagged union on
+``type``; each may be limited to some sites and to alerts of at least a
+given severity.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from sitesnap.config.base import ConfigModel, fail_at
-from sitesnap.config.fields import Name, Secret
+from sitesnap.config.fields import Duration, Name, Secret
 
 __all__ = [
     "RULES",
@@ -28,7 +30,8 @@ __all__ = [
     "WebhookChannel",
 ]
 
-RULES = ("consecutive_failures", "storage_quota", "slow_backup", "integrity_failure", "rpo_exceeded")
+RULES = ("consecutive_failures", "storage_quota", "slow_backup", "integrity_failure", "rpo_exceeded",
+         "capture_lag")
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -118,10 +121,12 @@ class Alerts(ConfigModel):
     duration_factor: Annotated[float, Field(gt=1)] = 2.0
     duration_window: Annotated[int, Field(ge=2)] = 10
     duration_min_runs: Annotated[int, Field(ge=1)] = 3
+    capture_rpo: Duration = timedelta(seconds=60)
+    """How far a continuous source's capture may lag (or go silent) before ``capture_lag`` fires."""
     disabled: list[
         Literal[
             "consecutive_failures", "storage_quota", "slow_backup", "integrity_failure",
-            "rpo_exceeded",
+            "rpo_exceeded", "capture_lag",
         ]
     ] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)

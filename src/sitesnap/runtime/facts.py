@@ -3,7 +3,7 @@
 The alert rules (:mod:`.alerts.rules`) and the metrics renderer
 (:mod:`.metrics`) are pure; this module feeds them.  It reads the catalog
 (runs, backup records, drill results) and the repositories' storage
-listings, and writes nothing::
+listings (capture progress included, from the catalog only), and writes nothing::
 
     collect_facts(catalog, cfg, now)          -> SiteFacts        (for the rules)
     collect_metrics(catalog, cfgs, now)       -> MetricsSnapshot  (/metrics, the console, status)
@@ -27,6 +27,7 @@ from sitesnap.catalog import Catalog, RunInfo
 from sitesnap.config import RepositoryConfig, SiteConfig
 from sitesnap.errors import SitesnapError
 from sitesnap.runtime.alerts.rules import BackupRun, IntegrityResult, RepositoryUsage, RunStatus, SiteFacts
+from sitesnap.runtime.capture import capture_states
 from sitesnap.runtime.metrics import WINDOWS, MetricsSnapshot, RepositoryStats, SiteMetrics, SourceSize, success_rate
 
 __all__ = [
@@ -192,6 +193,7 @@ def collect_facts(catalog: Catalog, site_cfg: SiteConfig, now: datetime, *,
         last_success=_last_success(catalog, site, runs), repositories=usage,
         integrity=tuple(_integrity(catalog, site)), rpo=site_cfg.site.rpo,
         console_url=site_cfg.site.console_url, monitored_since=_monitored_since(catalog, site),
+        captures=capture_states(catalog, site_cfg),
     )
 
 
@@ -221,6 +223,7 @@ def site_metrics(catalog: Catalog, cfg: SiteConfig, now: datetime, measure: Meas
         last_restore_duration=restores[0][1] if restores else None,
         backup_durations=tuple(durations), restore_durations=tuple(d for _, d in restores[:RECENT_RUNS]),
         sources=_source_sizes(newest), repositories=_repository_stats(cfg, newest, measure),
+        captures=capture_states(catalog, cfg),
     )
 
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from sitesnap.runtime.alerts.model import CaptureState
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -86,6 +88,7 @@ class SiteMetrics:
     restore_durations: tuple[float, ...] = ()
     sources: tuple[SourceSize, ...] = ()
     repositories: tuple[RepositoryStats, ...] = ()
+    captures: tuple[CaptureState, ...] = ()
 
     def success_rates(self) -> dict[str, float | None]:
         return {"24h": self.success_rate_24h, "7d": self.success_rate_7d,
@@ -134,6 +137,33 @@ class _Builder:
                          registry=self.registry)
 
 
+class _CaptureFamilies:
+    """The continuous-capture metrics, labelled by site and source (DESIGN.md §13: lag = current RPO)."""
+
+    def __init__(self, b: _Builder) -> None:
+        labels = ["site", "source"]
+        self.lag = b.gauge("capture_lag_seconds", "Seconds since the capture last shipped a commit or reported "
+                           "(the current RPO of a continuous source).", labels)
+        self.shipped = b.gauge("capture_last_shipped_timestamp_seconds",
+                               "Unix time of the newest commit the capture shipped.", labels)
+        self.oldest = b.gauge("capture_oldest_restorable_timestamp_seconds",
+                              "Unix time of the oldest moment a continuous source can be restored to.", labels)
+        self.segments = Counter("sitesnap_capture_segments", "Log segments the capture shipped.", labels,
+                                registry=b.registry)
+
+    def add(self, now: datetime, site: str, captures: Sequence[CaptureState]) -> None:
+        for c in captures:
+            key = (site, c.source)
+            lag = c.lag(_utc(now))
+            _put(self.lag, key, None if lag is None else lag.total_seconds())
+            _put(self.shipped, key, None if c.last_shipped is None else _utc(c.last_shipped).timestamp())
+            _put(self.oldest, key, None if c.oldest_restorable is None else _utc(c.oldest_restorable).timestamp())
+            if c.segments_total:
+                self.segments.labels(*key).inc(c.segments_total)
+            elif c.reported is not None:
+                self.segments.labels(*key)
+
+
 def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
     """A new registry holding every metric of ``snapshot``."""
     registry = CollectorRegistry(auto_describe=True)
@@ -162,6 +192,7 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
     snaps = b.gauge("repository_snapshots", "Snapshots in the repository.", repo_labels)
     dedup = b.gauge("repository_dedup_ratio", "Logical bytes / unique bytes.", repo_labels)
     comp = b.gauge("repository_compression_ratio", "Unique bytes / stored bytes.", repo_labels)
+    capture = _CaptureFamilies(b)
 
     for s in snapshot.sites:
         site = s.site
@@ -185,6 +216,7 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
             _put(quota, key, r.quota_bytes)
             _put(dedup, key, r.dedup_ratio)
             _put(comp, key, r.compression_ratio)
+        capture.add(snapshot.now, site, s.captures)
     return registry
 
 
@@ -226,6 +258,13 @@ def _durations(last: float | None, recent: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def _capture_json(now: datetime, c: CaptureState) -> dict[str, Any]:
+    lag = c.lag(_utc(now))
+    return {"source": c.source, "lag_seconds": None if lag is None else lag.total_seconds(),
+            "last_shipped_at": _iso(c.last_shipped), "last_report_at": _iso(c.reported),
+            "oldest_restorable_at": _iso(c.oldest_restorable), "segments_total": c.segments_total}
+
+
 def _site_json(now: datetime, s: SiteMetrics) -> dict[str, Any]:
     return {
         "site": s.site,
@@ -237,6 +276,7 @@ def _site_json(now: datetime, s: SiteMetrics) -> dict[str, Any]:
         "backup_duration": _durations(s.last_backup_duration, s.backup_durations),
         "restore_duration": _durations(s.last_restore_duration, s.restore_durations),
         "sources": [{"name": x.name, "size_bytes": x.size_bytes} for x in s.sources],
+        "captures": [_capture_json(now, c) for c in s.captures],
         "repositories": [
             {
                 "name": r.name,

@@ -1,7 +1,10 @@
 """A site's health at a glance: what ``sitesnap status`` prints and the console shows.
 
 Healthy means: a successful backup within the RPO, the newest drill (if
-any) passed, and no alert rule fires now.  The firing rules are evaluated
+any) passed, and no alert rule fires now (``capture_lag`` included: a
+continuous source whose capture is behind makes the site unhealthy).
+Capture progress comes from the catalog, so status never waits on storage
+for it.  The firing rules are evaluated
 here from the current facts as well as read from the catalog's alert state,
 so ``status`` never calls a site healthy while a rule fires, even when no
 evaluation has stored that state yet.  Read-only: nothing is sent or stored.
@@ -16,7 +19,7 @@ from typing import Any
 from sitesnap.catalog import Catalog
 from sitesnap.config import RepositoryConfig, SiteConfig
 from sitesnap.runtime.alerts.routing import alert_thresholds
-from sitesnap.runtime.alerts.rules import evaluate
+from sitesnap.runtime.alerts.rules import CaptureState, evaluate
 from sitesnap.runtime.facts import (
     Measure,
     RepositoryMeasure,
@@ -65,6 +68,7 @@ def site_status(catalog: Catalog, cfg: SiteConfig, now: datetime | None = None, 
     age = None if m.last_success is None else (at - m.last_success).total_seconds()
     drill = catalog.list_drill_results(site=cfg.site.name, per_page=1).items
     firing = _firing(catalog, cfg, at, measure)
+    captures = {c.source: c for c in m.captures}
     return {
         "site": cfg.site.name,
         "healthy": age is not None and age <= rpo and not firing and (not drill or drill[0].ok),
@@ -79,5 +83,23 @@ def site_status(catalog: Catalog, cfg: SiteConfig, now: datetime | None = None, 
         "repositories": [{"name": r.name, "used_bytes": r.used_bytes, "quota_bytes": r.quota_bytes,
                           "used_percent": 100.0 * r.used_bytes / r.quota_bytes if r.quota_bytes else None,
                           "snapshots": r.snapshot_count} for r in m.repositories],
+        "sources": [_source(src, captures.get(src.name), at, cfg.alerts.capture_rpo.total_seconds())
+                    for src in cfg.sources],
         "firing_alerts": firing,
     }
+
+
+def _source(src: Any, cap: CaptureState | None, at: datetime, rpo: float) -> dict[str, Any]:
+    """One source; a continuous one carries its capture lag, newest shipped and oldest restorable time."""
+    if cap is None:
+        return {"name": src.name, "type": src.type, "continuous": False, "capture": None}
+    lag = cap.lag(at)
+    seconds = None if lag is None else lag.total_seconds()
+    return {"name": src.name, "type": src.type, "continuous": True, "capture": {
+        "lag_seconds": seconds, "rpo_seconds": rpo, "within_rpo": seconds is not None and seconds <= rpo,
+        "last_shipped_at": _iso(cap.last_shipped), "last_report_at": _iso(cap.reported),
+        "oldest_restorable_at": _iso(cap.oldest_restorable), "segments_total": cap.segments_total}}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else utc(dt).isoformat()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AuditPage",
@@ -38,6 +38,7 @@ __all__ = [
     "RunQuery",
     "RunStarted",
     "SiteOut",
+    "TimelineOut",
     "TokenOut",
     "UserIn",
     "UserOut",
@@ -166,6 +167,9 @@ class RestoreIn(_In):
     confirm: str | None = Field(None, max_length=200, description="the site's name; required when the plan "
                                                                  "overwrites live data")
     safety_snapshot: bool = True
+    at: AwareDatetime | None = Field(None, description="restore the site as of this time (ISO 8601 with an "
+                                                       "offset): the newest snapshot at or before it, as "
+                                                       "'restore --at'; the path's backup_id must be 'latest'")
 
 
 class RestoreItemOut(BaseModel):
@@ -181,6 +185,8 @@ class RestoreItemOut(BaseModel):
     delete: int
     size: int
     damaged: str
+    time: str | None = Field(None, description="the time of the state this source is restored to")
+    distance_seconds: float | None = Field(None, description="the chosen 'at' minus that time")
 
 
 class RestorePlanOut(BaseModel):
@@ -190,6 +196,37 @@ class RestorePlanOut(BaseModel):
     overwrites_live_data: bool
     items: list[RestoreItemOut]
     safety_snapshot: str | None
+    at: str | None = None
+
+
+class TimelineSpanOut(BaseModel):
+    start: str
+    end: str
+    generation: str | None = None
+    segments: int | None = None
+
+
+class TimelineSnapshotOut(BaseModel):
+    id: str
+    time: str
+    type: str | None = None
+
+
+class TimelineSourceOut(BaseModel):
+    name: str
+    type: str
+    continuous: bool
+    windows: list[TimelineSpanOut] = Field(description="restorable windows of the log stream (continuous sources)")
+    gaps: list[TimelineSpanOut]
+    snapshots: list[TimelineSnapshotOut] = Field(description="snapshots holding this source, oldest first")
+
+
+class TimelineOut(BaseModel):
+    site: str
+    generated_at: str
+    sources: list[TimelineSourceOut]
+    snapshots: list[TimelineSnapshotOut]
+    errors: list[str]
 
 
 class RestoreOut(BaseModel):

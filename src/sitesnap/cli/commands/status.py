@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
@@ -21,10 +23,18 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
+def _capture_line(cap: dict[str, Any]) -> str:
+    if cap["lag_seconds"] is None:
+        return "never reported"
+    verdict = "within" if cap["within_rpo"] else "BEYOND"
+    return (f"lag {cap['lag_seconds']:.0f}s ({verdict} capture RPO of {cap['rpo_seconds']:.0f}s), "
+            f"last shipped {cap['last_shipped_at'] or 'never'}, restorable from {cap['oldest_restorable_at'] or '-'}")
+
+
 @click.command()
 @pass_app
 def status(app: AppContext) -> None:
-    """Health summary: last backup vs RPO, last drill, success rates, repository usage, firing alerts."""
+    """Health summary: last backup vs RPO, last drill, success rates, repository usage, capture lag, firing alerts."""
     from sitesnap.runtime.monitor import site_status
 
     cfg = app.site(required=True)
@@ -49,6 +59,9 @@ def status(app: AppContext) -> None:
         quota = f" of {human_bytes(repo['quota_bytes'])} ({repo['used_percent']:.0f}%)" if repo["quota_bytes"] else ""
         out.always(f"  repository    {repo['name']}: {human_bytes(repo['used_bytes'])}{quota}, "
                    f"{repo['snapshots']} snapshots")
+    for src in state["sources"]:
+        if src["capture"] is not None:
+            out.always(f"  capture       {src['name']}: {_capture_line(src['capture'])}")
     for alert in state["firing_alerts"]:
         out.always(f"  ALERT         {alert.get('summary') or alert['rule']} (since {alert['since']})")
 

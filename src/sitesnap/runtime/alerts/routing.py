@@ -100,12 +100,12 @@ class CatalogStateStore:
 
 
 def alert_thresholds(cfg: SiteConfig) -> AlertThresholds:
-    """The site's ``[alerts]`` limits and ``[site] rpo`` as rule thresholds."""
+    """The site's ``[alerts]`` limits (``capture_rpo`` included) and ``[site] rpo`` as rule thresholds."""
     a = cfg.alerts
     return AlertThresholds(
         consecutive_failures=a.consecutive_failures, storage_percent=a.storage_percent,
         duration_factor=a.duration_factor, duration_window=a.duration_window,
-        duration_min_runs=a.duration_min_runs, rpo=cfg.site.rpo,
+        duration_min_runs=a.duration_min_runs, rpo=cfg.site.rpo, capture_rpo=a.capture_rpo,
         disabled=frozenset(RuleId(r) for r in a.disabled),
     )
 

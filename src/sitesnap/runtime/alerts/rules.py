@@ -6,7 +6,7 @@ the alerts whose condition holds.  It keeps no memory; de-duplication and
 "resolved" messages are :mod:`sitesnap.runtime.alerts.state`'s job, so the
 rules can be tested exhaustively with plain values and fed from any source.
 
-The five rules (DESIGN.md §9):
+The six rules (DESIGN.md §9, §13):
 
 ``consecutive_failures``
     The newest finished backups failed at least ``consecutive_failures`` times
@@ -24,16 +24,36 @@ The five rules (DESIGN.md §9):
     repository.
 ``rpo_exceeded``
     No successful backup within the recovery point objective.
+``capture_lag``
+    A continuous source's capture lags more than ``capture_rpo`` behind now
+    (its newest shipped commit and its last report are both older), or never
+    reported although the site has been monitored that long.  One alert per
+    source; it resolves when the capture catches up.
+
+The values the rules read and return are :mod:`.model`'s.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from sitesnap.runtime.alerts.model import (
+    Alert,
+    AlertKey,
+    AlertThresholds,
+    BackupRun,
+    CaptureState,
+    IntegrityResult,
+    RepositoryUsage,
+    RuleId,
+    RunStatus,
+    Severity,
+    SiteFacts,
+)
 
 __all__ = [
     "RULES",
@@ -42,6 +62,7 @@ __all__ = [
     "AlertKey",
     "AlertThresholds",
     "BackupRun",
+    "CaptureState",
     "IntegrityResult",
     "RepositoryUsage",
     "Rule",
@@ -51,155 +72,6 @@ __all__ = [
     "SiteFacts",
     "evaluate",
 ]
-
-
-class RuleId(StrEnum):
-    """The rules sitesnap knows; the value is the stable id used in state and messages."""
-
-    CONSECUTIVE_FAILURES = "consecutive_failures"
-    STORAGE_QUOTA = "storage_quota"
-    SLOW_BACKUP = "slow_backup"
-    INTEGRITY_FAILURE = "integrity_failure"
-    RPO_EXCEEDED = "rpo_exceeded"
-
-
-class Severity(StrEnum):
-    """How urgent an alert is; routes compare severities with :meth:`rank`."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
-class RunStatus(StrEnum):
-    """Outcome of one backup run as the rules see it."""
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    RUNNING = "running"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class BackupRun:
-    """One backup run.  ``duration`` defaults to ``finished - started``."""
-
-    status: RunStatus
-    started: datetime
-    finished: datetime | None = None
-    duration: timedelta | None = None
-
-    def elapsed(self, now: datetime) -> timedelta | None:
-        """How long the run took, or has taken so far if still running."""
-        if self.duration is not None:
-            return self.duration
-        if self.finished is not None:
-            return self.finished - self.started
-        if self.status is RunStatus.RUNNING:
-            return now - self.started
-        return None
-
-
-@dataclass(frozen=True)
-class RepositoryUsage:
-    """Space a repository uses and may use.  Sizes in bytes; ``None`` means unknown."""
-
-    name: str
-    used_bytes: int
-    quota_bytes: int | None = None
-    free_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class IntegrityResult:
-    """The latest ``check`` or ``drill`` outcome for one repository."""
-
-    kind: str  # "check" or "drill"
-    ok: bool
-    at: datetime
-    message: str = ""
-    repository: str = ""
-
-
-@dataclass(frozen=True)
-class SiteFacts:
-    """Everything the rules need to know about one site at ``now``.
-
-    ``runs`` are the recent backup runs, newest first.  ``last_success`` is the
-    finish time of the newest successful backup even if it is older than the
-    runs given.  ``monitored_since`` starts the RPO clock for a site that never
-    had a successful backup (for example when it was created); without it, such
-    a site is reported at once.  ``rpo`` overrides the threshold's default.
-    """
-
-    site: str
-    now: datetime
-    runs: tuple[BackupRun, ...] = ()
-    last_success: datetime | None = None
-    repositories: tuple[RepositoryUsage, ...] = ()
-    integrity: tuple[IntegrityResult, ...] = ()
-    rpo: timedelta | None = None
-    console_url: str | None = None
-    monitored_since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AlertThresholds:
-    """Configurable limits; the defaults are the ones DESIGN.md §9 names."""
-
-    consecutive_failures: int = 2
-    storage_percent: float = 80.0
-    duration_factor: float = 2.0
-    duration_window: int = 10
-    duration_min_runs: int = 3
-    rpo: timedelta | None = timedelta(hours=24)
-    disabled: frozenset[RuleId] = frozenset()
-
-
-@dataclass(frozen=True)
-class AlertKey:
-    """Identity of an alert across evaluations: site, rule and subject (e.g. a repository)."""
-
-    site: str
-    rule: str
-    subject: str = ""
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.site, self.rule, self.subject) if p)
-
-
-@dataclass(frozen=True, eq=False)
-class Alert:
-    """One firing condition.  ``values`` holds JSON-friendly numbers and strings."""
-
-    site: str
-    rule: RuleId
-    severity: Severity
-    summary: str
-    values: Mapping[str, Any] = field(default_factory=dict)
-    subject: str = ""
-    console_url: str | None = None
-
-    @property
-    def key(self) -> AlertKey:
-        return AlertKey(self.site, self.rule.value, self.subject)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Alert):
-            return NotImplemented
-        return (self.key, self.severity, self.summary, dict(self.values), self.console_url) == (
-            other.key, other.severity, other.summary, dict(other.values), other.console_url
-        )
-
-    def __hash__(self) -> int:
-        return hash(self.key)
 
 
 def evaluate(facts: SiteFacts, thresholds: AlertThresholds | None = None) -> list[Alert]:
@@ -345,6 +217,41 @@ def rpo_exceeded(facts: SiteFacts, limits: AlertThresholds) -> list[Alert]:
     return [_alert(facts, RuleId.RPO_EXCEEDED, summary, values)]
 
 
+def capture_lag(facts: SiteFacts, limits: AlertThresholds) -> list[Alert]:
+    """Fire per continuous source whose capture is silent or behind by more than ``capture_rpo``.
+
+    A source that never reported is judged from ``monitored_since`` (fired at
+    once without it), like a site without a successful backup.
+    """
+    limit = limits.capture_rpo
+    if limit <= timedelta(0):
+        return []
+    alerts = []
+    for cap in facts.captures:
+        lag = cap.lag(facts.now)
+        if lag is None and facts.monitored_since is not None:
+            if facts.now - facts.monitored_since <= limit:
+                continue
+        elif lag is not None and lag <= limit:
+            continue
+        alerts.append(_capture_alert(facts, cap, lag, limit))
+    return alerts
+
+
+def _capture_alert(facts: SiteFacts, cap: CaptureState, lag: timedelta | None, limit: timedelta) -> Alert:
+    rpo_s = limit.total_seconds()
+    if lag is None:
+        summary = f"capture of {facts.site}/{cap.source} never reported (capture RPO {_human(rpo_s)})"
+    else:
+        summary = (f"capture of {facts.site}/{cap.source} is {_human(lag.total_seconds())} behind, "
+                   f"beyond the capture RPO of {_human(rpo_s)}")
+    values = {"source": cap.source, "capture_rpo_seconds": rpo_s,
+              "lag_seconds": None if lag is None else round(lag.total_seconds(), 3),
+              "last_shipped_at": None if cap.last_shipped is None else cap.last_shipped.isoformat(),
+              "last_report_at": None if cap.reported is None else cap.reported.isoformat()}
+    return _alert(facts, RuleId.CAPTURE_LAG, summary, values, subject=cap.source)
+
+
 def _human(seconds: float) -> str:
     """A short duration: ``45s``, ``12m``, ``3.5h``, ``2.0d``."""
     if seconds < 120:
@@ -372,5 +279,6 @@ RULES: tuple[Rule, ...] = (
     Rule(RuleId.SLOW_BACKUP, Severity.WARNING, slow_backup),
     Rule(RuleId.INTEGRITY_FAILURE, Severity.CRITICAL, integrity_failure),
     Rule(RuleId.RPO_EXCEEDED, Severity.CRITICAL, rpo_exceeded),
+    Rule(RuleId.CAPTURE_LAG, Severity.CRITICAL, capture_lag),
 )
 RULE_SEVERITY: Mapping[RuleId, Severity] = {rule.id: rule.severity for rule in RULES}

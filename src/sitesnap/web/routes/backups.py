@@ -1,4 +1,4 @@
-"""``/api/v1/backup/...``: the seed's endpoints — records, create, one record, restore, delete, config."""
+"""``/api/v1/backup/...``: records, create, one record, restore, delete, config, and the timeline."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from sitesnap.web.schemas import (
     RestoreIn,
     RestoreOut,
     RunStarted,
+    TimelineOut,
 )
 from sitesnap.web.state import web_state
 
@@ -113,6 +114,20 @@ def put_config(body: ConfigIn) -> dict[str, Any]:
     return saved
 
 
+@bp.get("/timeline")
+@bp.output(TimelineOut)
+@bp.doc(summary="What the site can be restored to, per source")
+@requires("viewer")
+def get_timeline() -> dict[str, Any]:
+    """Per source: the restorable windows of continuous capture and the times of the snapshots holding it."""
+    from sitesnap.runtime.timeline import site_timeline
+
+    cfg = web_state().config
+    with open_site_repository(cfg) as repo, repo.lock(operation="timeline"):
+        repo.load_index()
+        return site_timeline(repo, cfg)
+
+
 @bp.get("/<backup_id>")
 @bp.output(BackupRecordOut)
 @bp.doc(summary="Get one backup record", responses=[404])
@@ -131,20 +146,30 @@ def get_record(backup_id: str) -> dict[str, Any]:
                                                        404: "no such backup"})
 @requires("admin")
 def restore_backup(backup_id: str, body: RestoreIn) -> tuple[dict[str, Any], int]:
-    """Plan first; without ``dry_run`` the plan runs, after ``confirm`` if it overwrites live data."""
+    """Plan first; without ``dry_run`` the plan runs, after ``confirm`` if it overwrites live data.
+
+    With ``at`` the site is restored as of that time, as ``restore --at`` does
+    (the path names ``latest``); the plan gives each source's time and its
+    distance from ``at``.
+    """
     state = web_state()
     cfg = state.config
     from sitesnap.engine.site import plan_site_restore, select_snapshot
+    from sitesnap.runtime.timeline import plan_times
 
     for name in [*body.sources, *body.targets]:
         cfg.source(name)
+    if body.at is not None and backup_id != "latest":
+        raise UsageError("give either a backup ID or \"at\", not both",
+                         hint="Restore to a time with POST /api/v1/backup/latest/restore and \"at\".")
+    at = None if body.at is None else body.at.isoformat()
     with open_site_repository(cfg) as repo:
         repo.load_index()
-        snap = select_snapshot(repo, cfg.site.name, backup_id, None)
+        snap = select_snapshot(repo, cfg.site.name, backup_id, at)
         plan = plan_site_restore(repo, cfg, snap, body.sources or None, dict(body.targets))
-        plan_json = plan.to_json()
+        plan_json = plan_times(plan.to_json(), body.at)
     details: dict[str, Any] = {"sources": body.sources, "targets": sorted(body.targets), "dry_run": body.dry_run,
-                               "overwrites_live_data": plan.overwrites_live_data}
+                               "overwrites_live_data": plan.overwrites_live_data, "at": at}
     if body.dry_run:
         audit("restore.plan", snap.id, **details)
         return {"plan": plan_json, "run_id": None}, 200
@@ -153,7 +178,7 @@ def restore_backup(backup_id: str, body: RestoreIn) -> tuple[dict[str, Any], int
         raise UsageError("this restore overwrites live data; confirm it",
                          hint=f'Send "confirm": "{cfg.site.name}" after reviewing the plan (dry_run: true).')
     params = {"snapshot": snap.id, "sources": body.sources, "targets": dict(body.targets),
-              "safety": body.safety_snapshot}
+              "safety": body.safety_snapshot, "at": at}
     run_id = state.start_job("restore", cfg, params, _actor())
     audit("restore.start", snap.id, run_id=run_id, **details)
     return {"plan": plan_json, "run_id": run_id}, 202
