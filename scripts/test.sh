@@ -10,5 +10,7 @@ echo "== import-linter (layers of DESIGN.md section 4)"
 .venv/bin/lint-imports
 echo "== mypy (strict)"
 .venv/bin/mypy
+echo "== console unit tests (node --test)"
+(cd frontend && npm test --silent)
 echo "== pytest"
 .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -70,3 +70,20 @@ def test_other_source_types_are_refused(tmp_path: Path, run_cli: Callable[..., C
 
 def _generations(repo: Repository) -> list[Generation]:
     return source_timelines(repo)["db"].generations
+
+
+def test_capture_reports_its_progress_to_status(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+    """What `capture` ships is what `status` shows, without anyone reading the repository."""
+    cfg, db, _repo_path = make_site(tmp_path)
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("INSERT INTO rows VALUES (0, 0, 0, x'00')")
+    assert run_cli("-c", str(cfg), "capture", "--once").code == 0
+    app.execute("INSERT INTO rows VALUES (0, 1, 0, x'00')")
+    assert run_cli("-c", str(cfg), "capture", "--once").code == 0
+    shown = run_cli("-c", str(cfg), "status", "--json", password=None)
+    (site,) = json.loads(shown.stdout)["sites"]
+    [source] = [s for s in site["sources"] if s["name"] == "db"]
+    capture = source["capture"]
+    assert capture["last_shipped_at"] is not None and capture["segments_total"] >= 2, capture
+    assert capture["lag_seconds"] < 60, capture
+    app.close()

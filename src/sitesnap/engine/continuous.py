@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sitesnap.capture.sqlite import DEFAULT_WAL_LIMIT, Batch, Discontinuity, SqliteTailer, WalPosition
 from sitesnap.engine.continuous_kinds import Capture, open_capture
@@ -31,8 +31,8 @@ from sitesnap.repository import logstream
 from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.repository import Repository
 
-__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "SourceCapture", "continuous_sources", "open_sqlite_capture",
-           "remove_stale_base_copies", "run_capture"]
+__all__ = ["DEFAULT_INTERVAL", "CaptureStats", "ProgressReport", "SourceCapture", "continuous_sources",
+           "open_sqlite_capture", "remove_stale_base_copies", "run_capture"]
 
 DEFAULT_INTERVAL = 1.0
 _BASE_PREFIX = "sitesnap-base-"
@@ -180,6 +180,24 @@ def continuous_sources(cfg: Any) -> list[Any]:
     return found
 
 
+class ProgressReport(Protocol):
+    """Hears a source's capture progress: generation (hex), newest shipped commit (ns), new segments."""
+
+    def __call__(self, source: str, generation: str, newest_commit_ns: int | None, segments: int) -> None: ...
+
+
+def _report(on_progress: ProgressReport, name: str, capture: Capture, before: int) -> int:
+    """Tell ``on_progress`` what ``capture`` stored since ``before`` segments; returns the new count."""
+    stats = getattr(capture, "stats", None)
+    segments = stats.segments if isinstance(stats, CaptureStats) else before
+    generation = getattr(capture, "generation", b"")
+    newest = getattr(capture, "end_time_ns", 0) or None
+    fresh = segments - before
+    on_progress(name, generation.hex() if fresh and isinstance(generation, bytes) else "",
+                newest if fresh else None, fresh)
+    return segments
+
+
 def _stats_of(source: str, capture: Capture, shipped: int) -> CaptureStats:
     """The capture's own statistics when it keeps them, else what the driver counted."""
     stats = getattr(capture, "stats", None)
@@ -188,13 +206,17 @@ def _stats_of(source: str, capture: Capture, shipped: int) -> CaptureStats:
 
 def run_capture(repo: Repository, sources: list[Any], *, interval: float = DEFAULT_INTERVAL,
                 once: bool = False, stop: threading.Event | None = None, wal_limit: int = DEFAULT_WAL_LIMIT,
-                on_tick: Callable[[list[CaptureStats]], None] | None = None) -> list[CaptureStats]:
+                on_tick: Callable[[list[CaptureStats]], None] | None = None,
+                on_progress: ProgressReport | None = None) -> list[CaptureStats]:
     """Capture every source config in ``sources`` until ``stop`` is set (or once), under a shared lock.
 
     Each source is opened through its continuous kind
     (:func:`~sitesnap.engine.continuous_kinds.open_capture`), started
     (resumed, or a new base taken), then ticked every ``interval`` seconds.
     After ``stop`` is set, one last tick ships what was committed meanwhile.
+    ``on_progress`` hears, after every tick, each source's generation, newest
+    shipped commit time and the segments stored since the last call (none:
+    "alive, nothing new"), so whoever runs the loop can record the lag.
     """
     stop = stop or threading.Event()
     remove_stale_base_copies()
@@ -202,6 +224,7 @@ def run_capture(repo: Repository, sources: list[Any], *, interval: float = DEFAU
         repo.load_index()
         captures: list[tuple[str, Capture]] = []
         shipped = {s.name: 0 for s in sources}
+        reported: dict[str, int] = {}
         try:
             for src in sources:
                 captures.append((src.name, open_capture(repo, src, wal_limit=wal_limit)))
@@ -210,6 +233,8 @@ def run_capture(repo: Repository, sources: list[Any], *, interval: float = DEFAU
                 last = once or stop.is_set()
                 for name, capture in captures:
                     shipped[name] += capture.tick()
+                    if on_progress is not None:
+                        reported[name] = _report(on_progress, name, capture, reported.get(name, 0))
                 if on_tick is not None:
                     on_tick([_stats_of(n, c, shipped[n]) for n, c in captures])
                 if last:

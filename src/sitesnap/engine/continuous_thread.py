@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sitesnap.engine.continuous import DEFAULT_INTERVAL, CaptureStats, run_capture
+from sitesnap.engine.continuous import DEFAULT_INTERVAL, CaptureStats, ProgressReport, run_capture
 from sitesnap.engine.continuous_kinds import is_continuous
 from sitesnap.repository.repository import Repository
 
@@ -37,8 +37,9 @@ class CaptureThread:
     """
 
     def __init__(self, cfg: Any, open_repository: OpenRepository, *, interval: float = DEFAULT_INTERVAL,
-                 retry: float = 5.0) -> None:
+                 retry: float = 5.0, on_progress: ProgressReport | None = None) -> None:
         self.sources = [s for s in cfg.sources if is_continuous(s)]
+        self.on_progress = on_progress
         self.open_repository = open_repository
         self.interval = interval
         self.retry = retry
@@ -92,7 +93,7 @@ class CaptureThread:
             try:
                 with self.open_repository() as repo:
                     run_capture(repo, self.sources, interval=self.interval, stop=self._stop,
-                                on_tick=self._record)
+                                on_tick=self._record, on_progress=self.on_progress)
             except Exception:
                 self.failures += 1
                 log.exception("capture: failed; retrying in %.0f s", self.retry)

@@ -66,6 +66,7 @@ from sitesnap.config import Schedule, SiteConfig
 from sitesnap.engine.continuous_thread import CaptureThread
 from sitesnap.errors import AlreadyRunning, SitesnapError, UsageError
 from sitesnap.runtime.alerts.timer import ALERT_INTERVAL, AlertTimer
+from sitesnap.runtime.capture import capture_reporter
 from sitesnap.runtime.firelog import FireLog
 from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest, socket_path
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
@@ -204,7 +205,8 @@ class SiteScheduler:
         self._handoff: HandoffServer | None = None
         self._aps: BackgroundScheduler | None = None
         self._stopped = threading.Event()
-        self.capture = CaptureThread(cfg, lambda: open_site_repository(cfg.primary))
+        self.capture = CaptureThread(cfg, lambda: open_site_repository(cfg.primary),
+                                     on_progress=capture_reporter(catalog, cfg.site.name))
 
     # --- dispatching ------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.context import AppContext, open_site_catalog, pass_app
 from sitesnap.cli.output import human_bytes
 
 
@@ -38,6 +38,7 @@ def capture(app: AppContext, once: bool, interval: float, wal_limit: int) -> Non
     sources in WAL mode ship WAL frames).
     """
     from sitesnap.engine.continuous import continuous_sources, run_capture
+    from sitesnap.runtime.capture import capture_reporter
 
     cfg = app.site(required=True)
     sources = continuous_sources(cfg)
@@ -45,11 +46,12 @@ def capture(app: AppContext, once: bool, interval: float, wal_limit: int) -> Non
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with app.open_repo() as repo:
+        with open_site_catalog(cfg) as catalog, app.open_repo() as repo:
             if not once and not out.json_mode:
                 names = ", ".join(src.name for src in sources)
                 out.always(f"capturing {names} every {interval:g} s (Ctrl-C to stop)")
-            stats = run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit)
+            stats = run_capture(repo, sources, interval=interval, once=once, stop=stop, wal_limit=wal_limit,
+                                on_progress=capture_reporter(catalog, cfg.site.name))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
