@@ -11,6 +11,7 @@ given severity.
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -20,18 +21,32 @@ from sitesnap.config.base import ConfigModel, fail_at
 from sitesnap.config.fields import Duration, Name, Secret
 
 __all__ = [
-    "RULES",
     "Alerts",
     "Channel",
     "DingTalkChannel",
     "EmailChannel",
+    "RuleId",
     "SlackChannel",
     "WeComChannel",
     "WebhookChannel",
 ]
 
-RULES = ("consecutive_failures", "storage_quota", "slow_backup", "integrity_failure", "rpo_exceeded",
-         "capture_lag")
+
+
+class RuleId(StrEnum):
+    """The alert rules, by their stable ids: the one list of rule names.
+
+    ``[alerts] disabled`` takes these; each has one definition (severity and
+    check) in ``runtime/alerts/rules.py``.
+    """
+
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    STORAGE_QUOTA = "storage_quota"
+    SLOW_BACKUP = "slow_backup"
+    INTEGRITY_FAILURE = "integrity_failure"
+    RPO_EXCEEDED = "rpo_exceeded"
+    CAPTURE_LAG = "capture_lag"
+
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -123,12 +138,7 @@ class Alerts(ConfigModel):
     duration_min_runs: Annotated[int, Field(ge=1)] = 3
     capture_rpo: Duration = timedelta(seconds=60)
     """How far a continuous source's capture may lag (or go silent) before ``capture_lag`` fires."""
-    disabled: list[
-        Literal[
-            "consecutive_failures", "storage_quota", "slow_backup", "integrity_failure",
-            "rpo_exceeded", "capture_lag",
-        ]
-    ] = Field(default_factory=list)
+    disabled: list[Annotated[RuleId, Field(strict=False)]] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sitesnap.config.alerts import RuleId
+
 __all__ = [
     "Alert",
     "AlertKey",
@@ -28,17 +30,6 @@ __all__ = [
     "Severity",
     "SiteFacts",
 ]
-
-
-class RuleId(StrEnum):
-    """The rules sitesnap knows; the value is the stable id used in state and messages."""
-
-    CONSECUTIVE_FAILURES = "consecutive_failures"
-    STORAGE_QUOTA = "storage_quota"
-    SLOW_BACKUP = "slow_backup"
-    INTEGRITY_FAILURE = "integrity_failure"
-    RPO_EXCEEDED = "rpo_exceeded"
-    CAPTURE_LAG = "capture_lag"
 
 
 class Severity(StrEnum):
