@@ -56,7 +56,11 @@ class SourceSize:
 
 @dataclass(frozen=True)
 class RepositoryStats:
-    """One repository of a site.  Ratios are logical/stored (>= 1 means savings)."""
+    """One repository of a site.  Ratios are logical/stored (>= 1 means savings).
+
+    ``measured_at``: when a job last listed the repository (sizes of network
+    repositories are that old); ``None`` when it was listed just now.
+    """
 
     name: str
     used_bytes: int
@@ -64,6 +68,7 @@ class RepositoryStats:
     snapshot_count: int = 0
     dedup_ratio: float | None = None
     compression_ratio: float | None = None
+    measured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,8 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
     snaps = b.gauge("repository_snapshots", "Snapshots in the repository.", repo_labels)
     dedup = b.gauge("repository_dedup_ratio", "Logical bytes / unique bytes.", repo_labels)
     comp = b.gauge("repository_compression_ratio", "Unique bytes / stored bytes.", repo_labels)
+    size_age = b.gauge("repository_size_age_seconds",
+                       "Age of the repository's size figures (recorded by its newest job).", repo_labels)
 
     for s in snapshot.sites:
         site = s.site
@@ -185,6 +192,7 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
             _put(quota, key, r.quota_bytes)
             _put(dedup, key, r.dedup_ratio)
             _put(comp, key, r.compression_ratio)
+            _put(size_age, key, _since(snapshot.now, r.measured_at) or 0.0)
     return registry
 
 
@@ -247,6 +255,8 @@ def _site_json(now: datetime, s: SiteMetrics) -> dict[str, Any]:
                 "snapshot_count": r.snapshot_count,
                 "dedup_ratio": r.dedup_ratio,
                 "compression_ratio": r.compression_ratio,
+                "measured_at": _iso(r.measured_at) or _iso(now),
+                "size_age_seconds": _since(now, r.measured_at) or 0.0,
             }
             for r in s.repositories
         ],
