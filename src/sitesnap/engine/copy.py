@@ -18,6 +18,15 @@ Two ways of moving data:
 Write order in the destination is the backup's: packs, index (``flush``),
 then the snapshot, one snapshot at a time, so a crash mid-copy leaves only
 unreferenced data.  Both repositories are held with shared locks.
+
+A copy catches up (restic ``copy`` semantics): the automatic copy after a
+backup copies every snapshot of the site the destination lacks, not only the
+new one, so a copy that was killed or failed earlier is completed by the
+next.  What a killed copy left behind is reused when its index was written
+(its blobs are not sent again) and otherwise unreferenced, removed by the
+destination's next ``prune``.  Every snapshot a copy writes is verified in
+the destination (:mod:`sitesnap.engine.copyverify`) before the copy reports
+success, so a copy onto a damaged repository fails instead of saying "ok".
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from sitesnap.config import SiteConfig
+from sitesnap.engine.copyverify import verify_written
 from sitesnap.engine.opening import PasswordSource, open_target, target_of
 from sitesnap.errors import CopyFailed, SitesnapError
 from sitesnap.format.blob import DATA, TREE
@@ -159,7 +169,8 @@ def copy_snapshots(
     """Copy the snapshots named by ``refs`` (default: all) that ``dst`` lacks; see the module docstring.
 
     Raises RepositoryLocked if either repository is exclusively locked,
-    SnapshotNotFound for an unknown ref, IntegrityError for damaged source data.
+    SnapshotNotFound for an unknown ref, IntegrityError for damaged source data
+    or when what was written cannot be found again in the destination.
     """
     result = CopyResult(translated=not shares_ids(src, dst))
     tracker = Tracker("copy", sink)
@@ -187,6 +198,9 @@ def copy_snapshots(
             )
             present[key] = dst.save_snapshot(copy)
             result.copied[snap.id] = present[key]
+        if result.copied:
+            tracker.update(force=True, phase="verify")
+            verify_written(dst, result.copied.values())
     tracker.finish()
     return result
 
@@ -208,6 +222,7 @@ class CopyOutcome:
     duration: float = 0.0
     source: str = ""
     site: str | None = None
+    caught_up: list[str] = field(default_factory=list)  # earlier snapshots this copy also brought over
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -222,7 +237,10 @@ def copy_after_backup(
     passwords: Sequence[PasswordSource],
     sink: ProgressSink = NULL_SINK,
 ) -> list[CopyOutcome]:
-    """Copy ``snapshot_id`` to every other repository with ``copy_after_backup = true``.
+    """Copy ``snapshot_id``, and every other snapshot of the site a destination lacks, to every other
+    repository with ``copy_after_backup = true``.
+
+    Catching up makes a copy that was killed or failed before complete now.
 
     Never raises for a destination's failure: each outcome records ``ok`` or
     the error (:func:`raise_for_failed_copies` turns them into one error).
@@ -232,6 +250,8 @@ def copy_after_backup(
     ``snapshots`` can show them.
     """
     source_name = next((r.name for r in cfg.repositories if r.url == source_url), source_url)
+    site_snapshots = [s.id for s in src.load_snapshots() if s.site in (None, cfg.site.name)]
+    refs = sorted(set(site_snapshots) | {snapshot_id})
     outcomes: list[CopyOutcome] = []
     for repo_cfg in cfg.repositories:
         if not repo_cfg.copy_after_backup or repo_cfg.url == source_url:
@@ -242,11 +262,12 @@ def copy_after_backup(
         try:
             dst = open_target(target_of(repo_cfg), passwords)
             try:
-                res = copy_snapshots(src, dst, [snapshot_id], sink=sink)
+                res = copy_snapshots(src, dst, refs, sink=sink)
             finally:
                 dst.close()
             outcome.copied_snapshot = res.copied.get(snapshot_id) or res.skipped.get(snapshot_id)
             outcome.bytes_sent = res.bytes_sent
+            outcome.caught_up = sorted(set(res.copied) - {snapshot_id})
         except SitesnapError as exc:
             outcome.status, outcome.error = "error", exc.message
         except Exception as exc:  # a failed copy must not fail the backup; it is recorded
