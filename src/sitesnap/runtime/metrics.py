@@ -167,8 +167,6 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
     snaps = b.gauge("repository_snapshots", "Snapshots in the repository.", repo_labels)
     dedup = b.gauge("repository_dedup_ratio", "Logical bytes / unique bytes.", repo_labels)
     comp = b.gauge("repository_compression_ratio", "Unique bytes / stored bytes.", repo_labels)
-    size_age = b.gauge("repository_size_age_seconds",
-                       "Age of the repository's size figures (recorded by its newest job).", repo_labels)
 
     for s in snapshot.sites:
         site = s.site
@@ -192,7 +190,6 @@ def build_registry(snapshot: MetricsSnapshot) -> CollectorRegistry:
             _put(quota, key, r.quota_bytes)
             _put(dedup, key, r.dedup_ratio)
             _put(comp, key, r.compression_ratio)
-            _put(size_age, key, _since(snapshot.now, r.measured_at) or 0.0)
     return registry
 
 
