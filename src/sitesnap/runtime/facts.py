@@ -203,10 +203,16 @@ def _integrity(catalog: Catalog, site: str) -> list[IntegrityResult]:
         results.append(IntegrityResult("check", run.status == "completed", utc(run.finished_at or run.created_at),
                                        run.error_message or "", run.repository))
     drills = catalog.list_drill_results(site=site, per_page=1).items
-    if drills:
+    if drills and not _privilege_only(drills[0].checks):
         d = drills[0]
         results.append(IntegrityResult("drill", d.ok, utc(d.created_at), drill_message(d.checks)))
     return results
+
+
+def _privilege_only(checks: Iterable[dict[str, Any]]) -> bool:
+    """A failed drill whose every failure was a missing database privilege says nothing about integrity."""
+    failed = [c for c in checks if not c.get("ok", True)]
+    return bool(failed) and all(c.get("error") == "privilege" for c in failed)
 
 
 def drill_message(checks: Iterable[dict[str, Any]]) -> str:

@@ -63,6 +63,7 @@ from sitesnap.sources.pgclient import (
     pick_client,
     short_version,
 )
+from sitesnap.sources.privileges import denied, privilege_error
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["PostgresSource", "pick_client"]
@@ -181,6 +182,8 @@ class PostgresSource(StreamSource):
         def finish() -> None:
             code = tool.wait()
             if code != 0:
+                if denied(tool.stderr_text()):
+                    raise privilege_error("postgres", "backup", f"pg_dump of {self.url.display()}", tool.error_line())
                 raise SourceError(f"pg_dump of {self.url.display()} failed: {tool.error_line()}")
             if not scanner.complete:
                 raise SourceError(f"pg_dump of {self.url.display()} ended before its end marker")
@@ -310,6 +313,9 @@ class _PgRestore(DatabaseRestore):
         try:
             self.admin.execute(query)
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg.errors.InsufficientPrivilege) or denied(str(exc)):
+                raise privilege_error("postgres", "restore", f"CREATE DATABASE {self.temp}",
+                                      _first_line(exc)) from exc
             raise RestoreError(f"cannot create database {self.temp}: {_first_line(exc)}") from exc
 
     def load(self, stream: BinaryIO, tracker: Tracker) -> int:
