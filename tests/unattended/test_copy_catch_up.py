@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.cloud.conftest import make_tree, mutate_tree, run_cli, site_toml
+import pytest
+from tests.cloud.conftest import PASSWORD, make_tree, mutate_tree, run_cli, site_toml
 
 
 def _site(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -67,3 +68,27 @@ def test_a_copy_onto_a_damaged_repository_does_not_report_ok(tmp_path: Path) -> 
     assert res.code == 30, (res.code, res.stdout, res.stderr)
     assert "copy to second: ok" not in res.stdout
     assert "missing from the destination" in res.stdout + res.stderr
+
+
+def test_scheduled_check_and_prune_cover_every_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitesnap.catalog import open_catalog
+    from sitesnap.config import load_config
+    from sitesnap.runtime.scheduler import SiteScheduler
+
+    cfg_path, _, second = _site(tmp_path)
+    if not (second / "config").exists():
+        _init_second(cfg_path, second)
+    assert run_cli("-c", str(cfg_path), "backup").code == 0
+    monkeypatch.setenv("SITESNAP_PASSWORD", PASSWORD)
+    cfg = load_config(cfg_path)
+    catalog = open_catalog(cfg.runtime.catalog_url)
+    try:
+        scheduler = SiteScheduler(cfg, catalog)
+        for job in ("check", "prune"):
+            scheduler.fire(job)
+        runs = catalog.list_runs(site="blog", per_page=50).items
+    finally:
+        catalog.close()
+    done = {(r.kind, r.repository): r.status for r in runs if r.kind in ("check", "forget")}
+    assert done == {("check", "main"): "completed", ("check", "second"): "completed",
+                    ("forget", "main"): "completed", ("forget", "second"): "completed"}
