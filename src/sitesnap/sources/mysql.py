@@ -61,7 +61,7 @@ from sitesnap.sources.dumpscan import MysqlDumpScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
 from sitesnap.sources.mysqlobjects import swap_tables
 from sitesnap.sources.mysqlsql import count_tables, database_exists, db_charset, exec_sql, q, scalar, side_name
-from sitesnap.sources.privileges import denied, privilege_error
+from sitesnap.sources.privileges import dump_failure
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["MysqlSource"]
@@ -161,10 +161,7 @@ class MysqlSource(StreamSource):
             def finish() -> None:
                 code = tool.wait()
                 if code != 0:
-                    if denied(tool.stderr_text()):
-                        raise privilege_error("mysql", "backup", f"{tool.name} of {self.url.display()}",
-                                              tool.error_line())
-                    raise SourceError(f"{tool.name} of {self.url.display()} failed: {tool.error_line()}")
+                    raise dump_failure("mysql", f"{tool.name} of {self.url.display()}", tool)
                 if not scanner.complete:
                     raise SourceError(f"{tool.name} of {self.url.display()} ended before its end marker")
                 future.set(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Protocol
 
-from sitesnap.errors import PrivilegeError
+from sitesnap.errors import PrivilegeError, SourceError
 
-__all__ = ["DENIED_CODES", "NEEDS", "denied", "privilege_error"]
+__all__ = ["DENIED_CODES", "NEEDS", "denied", "dump_failure", "privilege_error"]
 
 NEEDS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("postgres", "backup"): "CONNECT on the database, USAGE on its schemas and SELECT on every table and "
@@ -51,6 +52,18 @@ def denied(text: str) -> bool:
     A refused login (wrong password, MySQL error 1045) is not a missing privilege.
     """
     return bool(_DENIED.search(text)) and not _WRONG_LOGIN.search(text)
+
+
+class FailedTool(Protocol):
+    def stderr_text(self) -> str: ...
+    def error_line(self) -> str: ...
+
+
+def dump_failure(kind: str, what: str, tool: FailedTool) -> SourceError:
+    """The error for a dump program that failed: :class:`PrivilegeError` when it was refused a privilege."""
+    if denied(tool.stderr_text()):
+        return privilege_error(kind, "backup", what, tool.error_line())
+    return SourceError(f"{what} failed: {tool.error_line()}")
 
 
 def privilege_error(kind: str, action: str, what: str, detail: str) -> PrivilegeError:

@@ -134,8 +134,7 @@ def parse_options(url: str, options: Mapping[str, Any], *, resolve_secrets: bool
     # obstore also reads AWS_ENDPOINT_URL; a plain-HTTP endpoint from there must be allowed too.
     effective = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
     opts.allow_http = as_bool(merged.get("allow_http", effective.startswith("http:")))
-    opts.timeout = str(merged.get("timeout", opts.timeout))
-    opts.connect_timeout = str(merged.get("connect_timeout", opts.connect_timeout))
+    opts.timeout, opts.connect_timeout = (str(merged.get(k, getattr(opts, k))) for k in ("timeout", "connect_timeout"))
     return opts
 
 
