@@ -92,3 +92,48 @@ def test_scheduled_check_and_prune_cover_every_repository(tmp_path: Path, monkey
     done = {(r.kind, r.repository): r.status for r in runs if r.kind in ("check", "forget")}
     assert done == {("check", "main"): "completed", ("check", "second"): "completed",
                     ("forget", "main"): "completed", ("forget", "second"): "completed"}
+
+
+def test_a_killed_copy_is_completed_later_and_its_leftovers_pruned(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.cloud.conftest import SITESNAP
+
+    src = make_tree(tmp_path / "uploads", 11, size=3 << 20)
+    sources = f'[[sources]]\nname = "uploads"\ntype = "files"\npath = "{src}"\n'
+    main = f'[[repositories]]\nname = "main"\nurl = "{tmp_path / "main"}"\n'
+    # Slow uploads to the copy so it can be killed midway; no automatic copy.
+    second = (f'[[repositories]]\nname = "second"\nurl = "{tmp_path / "second"}"\n'
+              'copy_after_backup = false\nlimit_upload = "1MiB/s"\n')
+    cfg = site_toml(tmp_path / "sitesnap.toml", sources, [main, second], tmp_path / "state")
+    assert run_cli("-c", str(cfg), "init", "--kdf", "scrypt").code == 0
+    if not (tmp_path / "second" / "config").exists():
+        _init_second(cfg, tmp_path / "second")
+    assert run_cli("-c", str(cfg), "backup").code == 0
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITESNAP_")}
+    env["SITESNAP_PASSWORD"] = PASSWORD
+    copy = subprocess.Popen([SITESNAP, "-c", str(cfg), "copy", "--to", "second"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    data = tmp_path / "second" / "data"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.is_file() for p in data.rglob("*")):
+        time.sleep(0.05)
+    os.kill(copy.pid, signal.SIGKILL)
+    copy.wait()
+    assert any(p.is_file() for p in data.rglob("*")), "the copy wrote nothing before it was killed"
+    assert _snapshots(cfg, str(tmp_path / "second")) == []  # killed before its snapshot
+
+    again = run_cli("-c", str(cfg), "backup")  # a new snapshot; the copy is still missing the first
+    assert again.code == 0, again.stderr
+    caught_up = run_cli("-c", str(cfg), "copy", "--to", "second")
+    assert caught_up.code == 0, caught_up.stderr
+    originals = {s["id"] for s in _snapshots(cfg, str(tmp_path / "main"))}
+    assert {c["original"] for c in _snapshots(cfg, str(tmp_path / "second"))} == originals
+    pruned = run_cli("-c", str(cfg), "-r", str(tmp_path / "second"), "prune")
+    assert pruned.code == 0, pruned.stderr
+    check = run_cli("-c", str(cfg), "-r", str(tmp_path / "second"), "check", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
