@@ -2,7 +2,7 @@
 
 ``status``, the console and ``/metrics`` must not list cloud storage (a
 frozen endpoint would hold them for the storage deadline); the jobs that
-just used a repository list it instead, once, at their end, and keep the
+just used a network repository list it instead, once, at their end, and keep the
 figure in their run's result under ``repository_sizes``, where
 :func:`sitesnap.runtime.facts.stored_measure` finds it.  A listing that
 fails only costs the figure, never the job.
@@ -39,7 +39,10 @@ def with_sizes(kind: str, ctx: JobContext, result: dict[str, Any],
         return result
     sizes = {}
     for name in _touched(ctx, result):
-        figure = measure(ctx.cfg.repository(name))
+        repo_cfg = ctx.cfg.repository(name)
+        if repo_cfg.local_path is not None:  # listed live by status and metrics: nothing to keep
+            continue
+        figure = measure(repo_cfg)
         if figure is not None:
             sizes[name] = figure.to_json()
     return {**result, SIZES_KEY: sizes} if sizes else result
