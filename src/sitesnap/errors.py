@@ -25,7 +25,8 @@ a user mistake never shows a traceback.
     │   ├── PermissionDenied          exit 15
     │   └── NoSpace                   exit 16
     ├── SourceError                   exit 17  a source could not be read
-    │   └── MissingTool               exit 18  pg_dump / mariadb-dump missing
+    │   ├── MissingTool               exit 18  pg_dump / mariadb-dump missing
+    │   └── PrivilegeError            exit 31  the database user lacks a privilege (named)
     ├── RestoreError                  exit 19
     ├── SnapshotNotFound              exit 20
     ├── AppendOnlyError               exit 21
@@ -63,6 +64,7 @@ __all__ = [
     "ObjectExists",
     "ObjectNotFound",
     "PermissionDenied",
+    "PrivilegeError",
     "RecordNotFound",
     "RepositoryExists",
     "RepositoryLocked",
@@ -258,6 +260,16 @@ class MissingTool(SourceError):
 
     exit_code = 18
     code = "missing_tool"
+
+
+class PrivilegeError(SourceError):
+    """Database privilege missing: {detail}"""
+
+    exit_code = 31
+    http_status = 422
+    code = "privilege"
+    default_hint = ("Grant the privilege named above to the database user, or use a user that has it; "
+                    "docs/privileges.md lists what backup, restore and drills need.")
 
 
 class RestoreError(SitesnapError):

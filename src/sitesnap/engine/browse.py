@@ -98,41 +98,52 @@ class StatsSource(TreeSource, Protocol):
 
 
 def repo_stats(repo: StatsSource, roots: list[bytes]) -> dict[str, int]:
-    """Restore size (logical) and the unique stored size of what ``roots`` reference."""
-    restore_size = 0
-    files = 0
-    unique_data: set[bytes] = set()
-    trees: set[bytes] = set()
-    stored = 0
-    plain = 0
-    stack = list(roots)
-    while stack:
-        tree_id = stack.pop()
-        if tree_id in trees:
-            continue
-        trees.add(tree_id)
-        loc = repo.blob_location(TREE, tree_id)
+    """Restore size (logical, every root counted) and the unique stored size of what ``roots`` reference.
+
+    ``restore_size`` and ``files`` count each root in full, as a restore of
+    each snapshot would write them, even when snapshots share their trees;
+    ``raw_data_size`` and ``stored_size`` count each blob once, as the
+    repository stores it.  ``unique_data_size`` is the plaintext of the file
+    content blobs alone, the denominator of the deduplication ratio (tree
+    blobs are metadata, not restored bytes).
+    """
+    sizes: dict[bytes, tuple[int, int]] = {}
+    seen: set[bytes] = set()
+    totals = {"stored": 0, "plain": 0, "data": 0}
+
+    def account(blob_type: int, blob_id: bytes) -> None:
+        loc = repo.blob_location(blob_type, blob_id)
         if loc:
-            stored += loc[2]
-            plain += loc[3]
+            totals["stored"] += loc[2]
+            totals["plain"] += loc[3]
+            if blob_type == DATA:
+                totals["data"] += loc[3]
+
+    def walk(tree_id: bytes) -> tuple[int, int]:
+        if tree_id in sizes:
+            return sizes[tree_id]
+        account(TREE, tree_id)
+        files = size = 0
         for node in repo.load_tree(tree_id):
             if node.type == "dir" and node.subtree is not None:
-                stack.append(node.subtree)
+                sub_files, sub_size = walk(node.subtree)
+                files, size = files + sub_files, size + sub_size
             elif node.type == "file":
-                files += 1
-                restore_size += node.size
+                files, size = files + 1, size + node.size
                 for blob_id in node.content:
-                    if blob_id not in unique_data:
-                        unique_data.add(blob_id)
-                        dloc = repo.blob_location(DATA, blob_id)
-                        if dloc:
-                            stored += dloc[2]
-                            plain += dloc[3]
+                    if blob_id not in seen:
+                        seen.add(blob_id)
+                        account(DATA, blob_id)
+        sizes[tree_id] = (files, size)
+        return files, size
+
+    per_root = [walk(root) for root in roots]
     return {
-        "files": files,
-        "restore_size": restore_size,
-        "unique_blobs": len(unique_data),
-        "trees": len(trees),
-        "raw_data_size": plain,
-        "stored_size": stored,
+        "files": sum(f for f, _ in per_root),
+        "restore_size": sum(s for _, s in per_root),
+        "unique_blobs": len(seen),
+        "trees": len(sizes),
+        "raw_data_size": totals["plain"],
+        "unique_data_size": totals["data"],
+        "stored_size": totals["stored"],
     }

@@ -19,6 +19,15 @@ Write order in the destination is the backup's: packs, index (``flush``),
 then the snapshot, one snapshot at a time, so a crash mid-copy leaves only
 unreferenced data.  Both repositories are held with shared locks.
 
+A copy catches up (restic ``copy`` semantics): the automatic copy after a
+backup copies every snapshot of the site the destination lacks, not only the
+new one, so a copy that was killed or failed earlier is completed by the
+next.  What a killed copy left behind is reused when its index was written
+(its blobs are not sent again) and otherwise unreferenced, removed by the
+destination's next ``prune``.  Every snapshot a copy writes is verified in
+the destination (:mod:`sitesnap.engine.copyverify`) before the copy reports
+success, so a copy onto a damaged repository fails instead of saying "ok".
+
 The log stream of continuous sources is copied with the snapshots, every
 segment the destination lacks (:mod:`sitesnap.engine.logcopy`), so a
 restore to any second works from the copy too.
@@ -35,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from sitesnap.config import SiteConfig
+from sitesnap.engine.copyverify import verify_written
 from sitesnap.engine.logcopy import copy_log_segments
 from sitesnap.engine.opening import PasswordSource, open_target, target_of
 from sitesnap.errors import CopyFailed, SitesnapError
@@ -166,7 +176,8 @@ def copy_snapshots(
     """Copy the snapshots named by ``refs`` (default: all) that ``dst`` lacks; see the module docstring.
 
     Raises RepositoryLocked if either repository is exclusively locked,
-    SnapshotNotFound for an unknown ref, IntegrityError for damaged source data.
+    SnapshotNotFound for an unknown ref, IntegrityError for damaged source data
+    or when what was written cannot be found again in the destination.
     """
     result = CopyResult(translated=not shares_ids(src, dst))
     tracker = Tracker("copy", sink)
@@ -197,6 +208,9 @@ def copy_snapshots(
         tracker.update(force=True, phase="log stream")
         logs = copy_log_segments(src, dst)
         result.log_segments_copied, result.log_segments_skipped = logs.copied, logs.skipped
+        if result.copied:
+            tracker.update(force=True, phase="verify")
+            verify_written(dst, result.copied.values())
     tracker.finish()
     return result
 
@@ -218,6 +232,7 @@ class CopyOutcome:
     duration: float = 0.0
     source: str = ""
     site: str | None = None
+    caught_up: list[str] = field(default_factory=list)  # earlier snapshots this copy also brought over
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -232,7 +247,10 @@ def copy_after_backup(
     passwords: Sequence[PasswordSource],
     sink: ProgressSink = NULL_SINK,
 ) -> list[CopyOutcome]:
-    """Copy ``snapshot_id`` to every other repository with ``copy_after_backup = true``.
+    """Copy ``snapshot_id``, and every other snapshot of the site a destination lacks, to every other
+    repository with ``copy_after_backup = true``.
+
+    Catching up makes a copy that was killed or failed before complete now.
 
     Never raises for a destination's failure: each outcome records ``ok`` or
     the error (:func:`raise_for_failed_copies` turns them into one error).
@@ -242,6 +260,8 @@ def copy_after_backup(
     ``snapshots`` can show them.
     """
     source_name = next((r.name for r in cfg.repositories if r.url == source_url), source_url)
+    site_snapshots = [s.id for s in src.load_snapshots() if s.site in (None, cfg.site.name)]
+    refs = sorted(set(site_snapshots) | {snapshot_id})
     outcomes: list[CopyOutcome] = []
     for repo_cfg in cfg.repositories:
         if not repo_cfg.copy_after_backup or repo_cfg.url == source_url:
@@ -252,11 +272,12 @@ def copy_after_backup(
         try:
             dst = open_target(target_of(repo_cfg), passwords)
             try:
-                res = copy_snapshots(src, dst, [snapshot_id], sink=sink)
+                res = copy_snapshots(src, dst, refs, sink=sink)
             finally:
                 dst.close()
             outcome.copied_snapshot = res.copied.get(snapshot_id) or res.skipped.get(snapshot_id)
             outcome.bytes_sent = res.bytes_sent
+            outcome.caught_up = sorted(set(res.copied) - {snapshot_id})
         except SitesnapError as exc:
             outcome.status, outcome.error = "error", exc.message
         except Exception as exc:  # a failed copy must not fail the backup; it is recorded

@@ -82,6 +82,7 @@ class DrillCheck:
     detail: str = ""
     seconds: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # the error's code when it failed (``privilege``: the user may not, not damage)
 
     @property
     def ok(self) -> bool:
@@ -90,7 +91,7 @@ class DrillCheck:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "status": self.status, "ok": self.ok,
                 "target": self.target, "detail": self.detail, "seconds": round(self.seconds, 3),
-                "stats": self.stats}
+                "stats": self.stats, "error": self.error}
 
 
 @dataclass
@@ -218,7 +219,7 @@ class _Drill:
             else:
                 check.status, check.detail = SKIPPED, f"a {src.type} source has no drill"
         except SitesnapError as exc:
-            check.status, check.detail = FAILED, exc.message
+            check.status, check.detail, check.error = FAILED, exc.message, exc.code
         except OSError as exc:
             check.status, check.detail = FAILED, f"{type(exc).__name__}: {exc}"
         check.seconds = time.monotonic() - t0

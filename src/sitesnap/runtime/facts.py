@@ -9,9 +9,13 @@ listings (capture progress included, from the catalog only), and writes nothing:
     collect_metrics(catalog, cfgs, now)       -> MetricsSnapshot  (/metrics, the console, status)
     site_metrics(catalog, cfg, now, measure)  -> SiteMetrics      (one site)
 
-Repository sizes come from listing the storage (no password needed); a
-repository that cannot be listed is left out of the numbers and logged, so
-one unreachable bucket does not blank the dashboard.
+Repository sizes never wait on cloud storage: jobs that touched a
+repository record its size in their run's result (``repository_sizes``, see
+:mod:`sitesnap.runtime.jobs.sizes`) and :func:`stored_measure` reads the
+newest such figure from the catalog, with the time it was measured, so
+``status``, the console and ``/metrics`` show it as of then.  Local
+repositories are listed live (a directory walk cannot hang on a frozen
+endpoint).  A repository with no figure yet is left out of the numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "drill_message",
     "measure_repository",
     "site_metrics",
+    "stored_measure",
     "utc",
 ]
 
@@ -58,9 +63,17 @@ class RepositoryMeasure:
     snapshot_count: int
     quota_bytes: int | None = None
     free_bytes: int | None = None
+    measured_at: datetime | None = None  # None: listed just now
+
+    def to_json(self) -> dict[str, Any]:
+        """What a run's result keeps of it (``repository_sizes``)."""
+        return {"used_bytes": self.used_bytes, "snapshots": self.snapshot_count,
+                "measured_at": (self.measured_at or datetime.now(UTC)).isoformat()}
 
 
 Measure = Callable[[RepositoryConfig], RepositoryMeasure | None]
+SIZES_KEY = "repository_sizes"
+SIZE_LOOKBACK = 200  # recent completed runs searched for a repository's newest figure
 
 
 def measure_repository(repo_cfg: RepositoryConfig) -> RepositoryMeasure | None:
@@ -93,6 +106,27 @@ def measure_repository(repo_cfg: RepositoryConfig) -> RepositoryMeasure | None:
         except OSError:
             free = None
     return RepositoryMeasure(repo_cfg.name, used, snapshots, repo_cfg.quota, free)
+
+
+def stored_measure(catalog: Catalog, site: str, live: Measure = measure_repository) -> Measure:
+    """Sizes as the newest completed run on each repository recorded them; ``live`` for local ones.
+
+    Reads only the catalog for network repositories, so a frozen endpoint
+    cannot hold ``status``, the console or a scrape; the figure carries its
+    ``measured_at`` so readers can say how old it is.
+    """
+
+    def measure(repo_cfg: RepositoryConfig) -> RepositoryMeasure | None:
+        if repo_cfg.local_path is not None:
+            return live(repo_cfg)
+        for run in catalog.list_runs(site=site, status="completed", per_page=SIZE_LOOKBACK).items:
+            figure = (run.result or {}).get(SIZES_KEY, {}).get(repo_cfg.name)
+            if isinstance(figure, dict):
+                return RepositoryMeasure(repo_cfg.name, int(figure["used_bytes"]), int(figure["snapshots"]),
+                                         repo_cfg.quota, None, datetime.fromisoformat(figure["measured_at"]))
+        return None
+
+    return measure
 
 
 def _measures(cfg: SiteConfig, measure: Measure) -> list[RepositoryMeasure]:
@@ -170,10 +204,16 @@ def _integrity(catalog: Catalog, site: str) -> list[IntegrityResult]:
         results.append(IntegrityResult("check", run.status == "completed", utc(run.finished_at or run.created_at),
                                        run.error_message or "", run.repository))
     drills = catalog.list_drill_results(site=site, per_page=1).items
-    if drills:
+    if drills and not _privilege_only(drills[0].checks):
         d = drills[0]
         results.append(IntegrityResult("drill", d.ok, utc(d.created_at), drill_message(d.checks)))
     return results
+
+
+def _privilege_only(checks: Iterable[dict[str, Any]]) -> bool:
+    """A failed drill whose every failure was a missing database privilege says nothing about integrity."""
+    failed = [c for c in checks if not c.get("ok", True)]
+    return bool(failed) and all(c.get("error") == "privilege" for c in failed)
 
 
 def drill_message(checks: Iterable[dict[str, Any]]) -> str:
@@ -182,9 +222,13 @@ def drill_message(checks: Iterable[dict[str, Any]]) -> str:
 
 
 def collect_facts(catalog: Catalog, site_cfg: SiteConfig, now: datetime, *,
-                  measure: Measure = measure_repository) -> SiteFacts:
-    """What the alert rules need to know about one site at ``now`` (timezone-aware)."""
+                  measure: Measure | None = None) -> SiteFacts:
+    """What the alert rules need to know about one site at ``now`` (timezone-aware).
+
+    ``measure`` defaults to :func:`stored_measure` (the catalog's figures).
+    """
     site = site_cfg.site.name
+    measure = measure or stored_measure(catalog, site)
     runs = list(_runs(catalog, site, "backup", limit=RECENT_RUNS))
     usage = tuple(RepositoryUsage(m.name, m.used_bytes, m.quota_bytes, m.free_bytes)
                   for m in _measures(site_cfg, measure))
@@ -200,8 +244,9 @@ def collect_facts(catalog: Catalog, site_cfg: SiteConfig, now: datetime, *,
 # --- metrics ---------------------------------------------------------------------------------
 
 
-def site_metrics(catalog: Catalog, cfg: SiteConfig, now: datetime, measure: Measure) -> SiteMetrics:
+def site_metrics(catalog: Catalog, cfg: SiteConfig, now: datetime, measure: Measure | None = None) -> SiteMetrics:
     site = cfg.site.name
+    measure = measure or stored_measure(catalog, site)
     backups = list(_runs(catalog, site, "backup", since=now - WINDOWS["30d"]))
     outcomes = [(utc(r.finished_at), r.status == "completed") for r in backups
                 if r.status in ("completed", "failed") and r.finished_at is not None]
@@ -248,17 +293,18 @@ def _repository_stats(cfg: SiteConfig, record: Any, measure: Measure) -> tuple[R
     for m in _measures(cfg, measure):
         ratios = (record.dedup_ratio, record.compression_ratio) if record is not None and m.name == primary \
             else (None, None)
-        out.append(RepositoryStats(m.name, m.used_bytes, m.quota_bytes, m.snapshot_count, *ratios))
+        out.append(RepositoryStats(m.name, m.used_bytes, m.quota_bytes, m.snapshot_count, dedup_ratio=ratios[0],
+                                   compression_ratio=ratios[1], measured_at=m.measured_at))
     return tuple(out)
 
 
 def collect_metrics(catalog: Catalog, site_cfgs: Iterable[SiteConfig], now: datetime | None = None, *,
-                    measure: Measure = measure_repository) -> MetricsSnapshot:
+                    measure: Measure | None = None) -> MetricsSnapshot:
     """Every site's metrics at ``now`` (default: the current time), ready for
     :func:`~sitesnap.runtime.metrics.render_prometheus` and :func:`~sitesnap.runtime.metrics.metrics_json`.
 
-    Reads the catalog and lists each repository's storage once per call;
-    callers that serve frequent scrapes may pass a caching ``measure``.
+    Reads the catalog only (local repositories are listed live); ``measure``
+    replaces :func:`stored_measure` for every site.
     """
     at = utc(now or datetime.now(UTC))
     return MetricsSnapshot(at, tuple(site_metrics(catalog, cfg, at, measure) for cfg in site_cfgs))

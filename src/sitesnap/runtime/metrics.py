@@ -58,7 +58,11 @@ class SourceSize:
 
 @dataclass(frozen=True)
 class RepositoryStats:
-    """One repository of a site.  Ratios are logical/stored (>= 1 means savings)."""
+    """One repository of a site.  Ratios are logical/stored (>= 1 means savings).
+
+    ``measured_at``: when a job last listed the repository (sizes of network
+    repositories are that old); ``None`` when it was listed just now.
+    """
 
     name: str
     used_bytes: int
@@ -66,6 +70,7 @@ class RepositoryStats:
     snapshot_count: int = 0
     dedup_ratio: float | None = None
     compression_ratio: float | None = None
+    measured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,8 @@ def _site_json(now: datetime, s: SiteMetrics) -> dict[str, Any]:
                 "snapshot_count": r.snapshot_count,
                 "dedup_ratio": r.dedup_ratio,
                 "compression_ratio": r.compression_ratio,
+                "measured_at": _iso(r.measured_at) or _iso(now),
+                "size_age_seconds": _since(now, r.measured_at) or 0.0,
             }
             for r in s.repositories
         ],

@@ -72,6 +72,7 @@ from sitesnap.runtime.handoff import HandoffServer, Refused, Reply, file_digest,
 from sitesnap.runtime.jobs import FileLock, LockBusy, job_kinds, reap_stale_runs, run_job
 from sitesnap.runtime.jobs.filelock import describe_holder
 from sitesnap.runtime.jobs.kinds import open_site_repository, repository_password
+from sitesnap.runtime.jobs.registry import scheduled_targets
 from sitesnap.runtime.lease import CatalogLease, describe_lease
 
 __all__ = [
@@ -240,14 +241,20 @@ class SiteScheduler:
         return out
 
     def fire(self, job: str) -> Any:
-        """Run (or enqueue) ``job`` now and remember when; errors are logged, not raised."""
+        """Run (or enqueue) ``job`` now, once per repository it covers, and remember when.
+
+        Errors are logged, not raised; returns the first run's result.
+        """
         kind, params = job_request(job, self.cfg.schedule)
         self.fire_log.mark(job, self.clock())
-        try:
-            return self.dispatch(job, kind, params)
-        except Exception:
-            log.exception("schedule: %s failed to start", job)
-            return None
+        results = []
+        for target in scheduled_targets(self.cfg, kind, params):
+            try:
+                results.append(self.dispatch(job, kind, target))
+            except Exception:
+                log.exception("schedule: %s failed to start", job)
+                results.append(None)
+        return results[0] if results else None
 
     def _poll_realtime(self) -> None:
         from sitesnap.runtime.realtime import DEFAULT_WINDOW, claim_due, realtime_params

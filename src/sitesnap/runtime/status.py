@@ -25,8 +25,8 @@ from sitesnap.runtime.facts import (
     RepositoryMeasure,
     collect_facts,
     drill_message,
-    measure_repository,
     site_metrics,
+    stored_measure,
     utc,
 )
 
@@ -59,10 +59,14 @@ def _memo(measure: Measure) -> Measure:
 
 
 def site_status(catalog: Catalog, cfg: SiteConfig, now: datetime | None = None, *,
-                measure: Measure = measure_repository) -> dict[str, Any]:
-    """One site's health as JSON-ready data: backups vs RPO, drills, success rates, usage, alerts."""
+                measure: Measure | None = None) -> dict[str, Any]:
+    """One site's health as JSON-ready data: backups vs RPO, drills, success rates, usage, alerts.
+
+    Reads the catalog only, never cloud storage (see :func:`stored_measure`):
+    a repository's size is the one its newest job recorded, with its age.
+    """
     at = utc(now or datetime.now(UTC))
-    measure = _memo(measure)
+    measure = _memo(measure or stored_measure(catalog, cfg.site.name))
     m = site_metrics(catalog, cfg, at, measure)
     rpo = cfg.site.rpo.total_seconds()
     age = None if m.last_success is None else (at - m.last_success).total_seconds()
@@ -82,7 +86,10 @@ def site_status(catalog: Catalog, cfg: SiteConfig, now: datetime | None = None, 
         "success_rate": m.success_rates(),
         "repositories": [{"name": r.name, "used_bytes": r.used_bytes, "quota_bytes": r.quota_bytes,
                           "used_percent": 100.0 * r.used_bytes / r.quota_bytes if r.quota_bytes else None,
-                          "snapshots": r.snapshot_count} for r in m.repositories],
+                          "snapshots": r.snapshot_count,
+                          "measured_at": (r.measured_at or at).isoformat(),
+                          "size_age_seconds": (at - utc(r.measured_at)).total_seconds() if r.measured_at else 0.0}
+                         for r in m.repositories],
         "sources": [_source(src, captures.get(src.name), at, cfg.alerts.capture_rpo.total_seconds())
                     for src in cfg.sources],
         "firing_alerts": firing,

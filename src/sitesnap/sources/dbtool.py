@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
 from sitesnap.errors import MissingTool, RestoreError, SourceError
+from sitesnap.sources.privileges import denied, privilege_error
 
 __all__ = [
     "ProcessStream",
@@ -315,6 +316,8 @@ def feed_dump(tool: ToolProcess, stream: BinaryIO, scanner: Any, tracker: Any, t
     finally:
         tool.close()
     if code != 0:
+        if denied(tool.stderr_text()):
+            raise privilege_error("", "restore", f"loading the dump into {target}", tool.error_line())
         raise RestoreError(f"loading the dump into {target} failed: {tool.error_line()}")
     if not scanner.complete:
         raise RestoreError("the dump is incomplete: its end marker is missing")

@@ -61,6 +61,7 @@ from sitesnap.sources.dumpscan import MysqlDumpScanner
 from sitesnap.sources.kind import SourceSpec, StreamSource, spec_field
 from sitesnap.sources.mysqlobjects import swap_tables
 from sitesnap.sources.mysqlsql import count_tables, database_exists, db_charset, exec_sql, q, scalar, side_name
+from sitesnap.sources.privileges import dump_failure
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["MysqlRestore", "MysqlSource"]
@@ -162,7 +163,7 @@ class MysqlSource(StreamSource):
             def finish() -> None:
                 code = tool.wait()
                 if code != 0:
-                    raise SourceError(f"{tool.name} of {self.url.display()} failed: {tool.error_line()}")
+                    raise dump_failure("mysql", f"{tool.name} of {self.url.display()}", tool)
                 if not scanner.complete:
                     raise SourceError(f"{tool.name} of {self.url.display()} ended before its end marker")
                 future.set(

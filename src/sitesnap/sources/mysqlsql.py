@@ -13,6 +13,7 @@ from typing import Any
 import pymysql
 
 from sitesnap.errors import RestoreError
+from sitesnap.sources.privileges import DENIED_CODES, privilege_error
 
 __all__ = ["COUNTED", "MOVABLE", "count_tables", "database_exists", "db_charset", "exec_sql", "q", "scalar",
            "side_name", "tables"]
@@ -64,7 +65,10 @@ def exec_sql(conn: pymysql.connections.Connection[Any], query: str, args: Any = 
         with conn.cursor() as cur:
             cur.execute(query, args)
     except pymysql.Error as exc:
-        raise RestoreError(f"{' '.join(query.split()[:3])} failed: {exc.args[-1]}") from exc
+        what = " ".join(query.split()[:3])
+        if exc.args and exc.args[0] in DENIED_CODES:
+            raise privilege_error("mysql", "restore", what, str(exc.args[-1])) from exc
+        raise RestoreError(f"{what} failed: {exc.args[-1]}") from exc
 
 
 def scalar(conn: pymysql.connections.Connection[Any], query: str, args: Any = None) -> str:

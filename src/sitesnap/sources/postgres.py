@@ -63,6 +63,7 @@ from sitesnap.sources.pgclient import (
     pick_client,
     short_version,
 )
+from sitesnap.sources.privileges import denied, dump_failure, privilege_error
 from sitesnap.sources.swap import DatabaseRestore, SwapResult
 
 __all__ = ["PostgresSource", "pick_client"]
@@ -181,7 +182,7 @@ class PostgresSource(StreamSource):
         def finish() -> None:
             code = tool.wait()
             if code != 0:
-                raise SourceError(f"pg_dump of {self.url.display()} failed: {tool.error_line()}")
+                raise dump_failure("postgres", f"pg_dump of {self.url.display()}", tool)
             if not scanner.complete:
                 raise SourceError(f"pg_dump of {self.url.display()} ended before its end marker")
             future.set(
@@ -310,6 +311,8 @@ class _PgRestore(DatabaseRestore):
         try:
             self.admin.execute(query)
         except psycopg.Error as exc:
+            if denied(str(exc)):  # SQLSTATE 42501: no CREATEDB
+                raise privilege_error("postgres", "restore", f"CREATE DATABASE {self.temp}", _first_line(exc)) from exc
             raise RestoreError(f"cannot create database {self.temp}: {_first_line(exc)}") from exc
 
     def load(self, stream: BinaryIO, tracker: Tracker) -> int:

@@ -8,7 +8,11 @@ from typing import Any
 from sitesnap.errors import ConfigError
 from sitesnap.secrets import SecretRef, resolve
 
-__all__ = ["as_bool", "reject_unknown", "secret_value"]
+__all__ = ["RETRY_OPTIONS", "as_bool", "reject_unknown", "secret_value"]
+
+RETRY_OPTIONS = frozenset({"retries", "deadline"})
+"""Options of the retry wrapper a network backend's own table also accepts (``[repositories.s3]``),
+so one place in ``sitesnap.toml`` sets how long a silent storage may hold a job."""
 
 
 def reject_unknown(options: Mapping[str, Any], allowed: frozenset[str], kind: str) -> None:

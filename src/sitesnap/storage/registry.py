@@ -11,6 +11,10 @@ Besides backend options, ``options`` may hold these, applied as wrappers:
 
 - ``retries`` (int): attempts per call for transient errors; default 6 for
   network backends, 1 (no retry) for local and memory.
+- ``deadline`` (seconds, or text such as ``"90s"``): the longest one storage
+  call may keep retrying; default 300 for network backends.  With the
+  backend's own per-request ``timeout`` a call ends within
+  ``deadline + timeout`` however long the storage stays silent.
 - ``limit_upload`` / ``limit_download`` (bytes per second).
 - ``append_only`` (bool): refuse deletes and overwrites except of locks.
 """
@@ -25,7 +29,7 @@ from typing import Any, cast
 from sitesnap.errors import ConfigError, UsageError
 from sitesnap.storage.base import Storage
 from sitesnap.storage.memory import MemoryStorage
-from sitesnap.storage.options import reject_unknown
+from sitesnap.storage.options import RETRY_OPTIONS, reject_unknown
 from sitesnap.storage.wrappers import AppendOnlyStorage, LimitedStorage, RetryStorage
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "open_storage",
     "scheme_of",
     "schemes",
+    "seconds",
 ]
 
 Factory = Callable[[str, Mapping[str, Any]], Storage]
@@ -50,7 +55,8 @@ BUILTIN_BACKENDS: Mapping[str, str] = MappingProxyType(
 """Scheme → ``module:function`` of the built-in backends."""
 
 NETWORK_KINDS = frozenset({"s3", "sftp"})
-WRAPPER_OPTIONS = frozenset({"retries", "limit_upload", "limit_download", "append_only"})
+WRAPPER_OPTIONS = RETRY_OPTIONS | {"limit_upload", "limit_download", "append_only"}
+DEFAULT_DEADLINE = 300.0
 ENTRY_POINT_GROUP = "sitesnap.storage"
 
 
@@ -110,19 +116,32 @@ def _wrap(storage: Storage, opts: Mapping[str, Any]) -> Storage:
     try:
         default_retries = 6 if storage.properties.kind in NETWORK_KINDS else 1
         retries = int(opts.get("retries", default_retries))
+        deadline = seconds(opts.get("deadline", DEFAULT_DEADLINE))
         up = _rate(opts.get("limit_upload"))
         down = _rate(opts.get("limit_download"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad storage option: {exc}") from None
     if retries < 1:
         raise ConfigError("retries must be at least 1")
+    if deadline <= 0:
+        raise ConfigError("deadline must be positive")
     if up or down:
         storage = LimitedStorage(storage, upload_bps=up, download_bps=down)
     if retries > 1:
-        storage = RetryStorage(storage, attempts=retries)
+        storage = RetryStorage(storage, attempts=retries, deadline=deadline)
     if opts.get("append_only"):
         storage = AppendOnlyStorage(storage)
     return storage
+
+
+def seconds(value: Any) -> float:
+    """A duration option given as a number of seconds or as text: ``90``, ``"90s"``, ``"2m"``."""
+    text = str(value).strip().lower()
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for suffix in ("ms", "s", "m", "h"):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * scale[suffix]
+    return float(text)
 
 
 def _rate(value: Any) -> float | None:

@@ -128,7 +128,10 @@ class S3Storage:
                 config[key] = getattr(o, key)
         if o.addressing != "auto":
             config["virtual_hosted_style_request"] = o.addressing == "virtual"
-        client: dict[str, Any] = {"allow_http": o.allow_http, "timeout": o.timeout}
+        # ``timeout`` bounds each request from connect to the last byte, ``connect_timeout`` the TCP/TLS
+        # handshake: a frozen endpoint that still accepts connections cannot hold a call longer.
+        client: dict[str, Any] = {"allow_http": o.allow_http, "timeout": o.timeout,
+                                  "connect_timeout": o.connect_timeout}
         if headers:
             client["default_headers"] = headers
         retry = {"max_retries": 0, "retry_timeout": dt.timedelta(seconds=1)}

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sitesnap.errors import ConfigError
 from sitesnap.secrets import SecretRef
-from sitesnap.storage.options import as_bool, reject_unknown, secret_value
+from sitesnap.storage.options import RETRY_OPTIONS, as_bool, reject_unknown, secret_value
 
 __all__ = ["OPTIONS", "PRESETS", "S3Options", "parse_options"]
 
@@ -44,9 +44,9 @@ OPTIONS = frozenset(
         "preset", "endpoint", "region", "addressing", "access_key_id", "secret_access_key",
         "session_token", "part_size", "multipart_threshold", "max_connections",
         "upload_concurrency", "conditional_put", "object_lock_mode", "object_lock_days",
-        "object_lock_exempt", "create_bucket", "allow_http", "timeout",
+        "object_lock_exempt", "create_bucket", "allow_http", "timeout", "connect_timeout",
     }
-)  # fmt: skip
+) | RETRY_OPTIONS  # fmt: skip
 
 @dataclass
 class S3Options:
@@ -72,6 +72,7 @@ class S3Options:
     create_bucket: bool = False
     allow_http: bool = False
     timeout: str = "120s"
+    connect_timeout: str = "10s"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -133,7 +134,7 @@ def parse_options(url: str, options: Mapping[str, Any], *, resolve_secrets: bool
     # obstore also reads AWS_ENDPOINT_URL; a plain-HTTP endpoint from there must be allowed too.
     effective = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
     opts.allow_http = as_bool(merged.get("allow_http", effective.startswith("http:")))
-    opts.timeout = str(merged.get("timeout", opts.timeout))
+    opts.timeout, opts.connect_timeout = (str(merged.get(k, getattr(opts, k))) for k in ("timeout", "connect_timeout"))
     return opts
 
 

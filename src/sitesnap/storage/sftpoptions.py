@@ -13,14 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 from sitesnap.errors import ConfigError
 from sitesnap.secrets import SecretRef
-from sitesnap.storage.options import reject_unknown, secret_value
+from sitesnap.storage.options import RETRY_OPTIONS, reject_unknown, secret_value
 
 __all__ = ["OPTIONS", "SFTPOptions", "parse_options"]
 
 OPTIONS = frozenset(
     {"port", "username", "password", "key_file", "key_passphrase", "known_hosts",
      "connect_timeout", "timeout"}
-)  # fmt: skip
+) | RETRY_OPTIONS  # fmt: skip
 
 
 @dataclass

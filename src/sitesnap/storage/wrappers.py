@@ -83,6 +83,12 @@ class RetryStorage(Wrapper):
     ``list()`` is read completely under the retry so a failure mid-listing is
     retried as a whole.  ``on_retry(operation, attempt, error, delay)`` is
     called before each sleep (for logging and metrics).  Thread-safe.
+
+    ``deadline`` (seconds) bounds one call, retries and sleeps included: no
+    retry starts once its backoff would end past the deadline, and the last
+    error is raised with the time spent.  With a backend whose every attempt
+    is bounded by its own ``timeout``, one call therefore ends within
+    ``deadline + timeout``, however long the storage stays silent.
     """
 
     def __init__(
@@ -95,11 +101,17 @@ class RetryStorage(Wrapper):
         seed: int | None = None,
         on_retry: RetryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if deadline is not None and deadline <= 0:
+            raise ValueError("deadline must be positive")
         super().__init__(inner)
         self.attempts = attempts
+        self.deadline = deadline
+        self._clock = clock
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.on_retry = on_retry
@@ -113,6 +125,7 @@ class RetryStorage(Wrapper):
         return min(self.max_delay, self.base_delay * 2.0**attempt) * jitter
 
     def _call(self, operation: str, func: Callable[[], T]) -> T:
+        started = self._clock()
         for attempt in range(self.attempts):
             try:
                 return func()
@@ -120,10 +133,23 @@ class RetryStorage(Wrapper):
                 if not exc.transient or attempt + 1 >= self.attempts:
                     raise
                 delay = self._delay(attempt)
+                spent = self._clock() - started
+                if self.deadline is not None and spent + delay > self.deadline:
+                    raise self._gave_up(exc, attempt + 1, spent) from exc
                 if self.on_retry is not None:
                     self.on_retry(operation, attempt + 1, exc, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _gave_up(self, exc: StorageError, attempts: int, spent: float) -> StorageError:
+        """The last error, saying the deadline ended the retries (still transient: a later job may succeed)."""
+        detail = exc.kwargs.get("detail") or exc.message
+        return StorageError(
+            f"{detail} (gave up after {attempts} attempts in {spent:.0f}s: the storage deadline is {self.deadline:g}s)",
+            hint="The storage did not answer in time; check the endpoint and the network, "
+                 "or raise the repository's deadline and timeout options.",
+            transient=True,
+        )
 
     def create(self) -> None:
         self._call("create", self.inner.create)

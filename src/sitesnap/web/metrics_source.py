@@ -1,9 +1,11 @@
 """The served site's :class:`MetricsSnapshot` for ``/metrics`` and the console's dashboard.
 
 One source of truth: :func:`sitesnap.runtime.monitor.collect_metrics` (catalog
-runs, records and drills, plus each repository's storage).  Listing a
-repository costs requests on S3, so storage measurements are cached for
-``MEASURE_TTL`` seconds per repository: frequent scrapes stay cheap.
+runs, records and drills, plus each repository's size).  Sizes of network
+repositories are the ones their jobs recorded in the catalog
+(:func:`~sitesnap.runtime.facts.stored_measure`): a request never waits on
+cloud storage.  Local repositories are listed, at most once per
+``MEASURE_TTL`` seconds each, so frequent scrapes stay cheap.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 
 from sitesnap.catalog import Catalog
 from sitesnap.config import RepositoryConfig, SiteConfig
+from sitesnap.runtime.facts import stored_measure
 from sitesnap.runtime.metrics import MetricsSnapshot
 from sitesnap.runtime.monitor import RepositoryMeasure, measure_repository
 from sitesnap.runtime.monitor import collect_metrics as collect_site_metrics
@@ -46,4 +49,4 @@ class CachedMeasure:
 def collect_metrics(
     catalog: Catalog, config: SiteConfig, measure: CachedMeasure, *, now: datetime | None = None
 ) -> MetricsSnapshot:
-    return collect_site_metrics(catalog, [config], now, measure=measure)
+    return collect_site_metrics(catalog, [config], now, measure=stored_measure(catalog, config.site.name, measure))

@@ -58,12 +58,17 @@ def status(app: AppContext) -> None:
     for repo in state["repositories"]:
         quota = f" of {human_bytes(repo['quota_bytes'])} ({repo['used_percent']:.0f}%)" if repo["quota_bytes"] else ""
         out.always(f"  repository    {repo['name']}: {human_bytes(repo['used_bytes'])}{quota}, "
-                   f"{repo['snapshots']} snapshots")
+                   f"{repo['snapshots']} snapshots{_age(repo['size_age_seconds'])}")
     for src in state["sources"]:
         if src["capture"] is not None:
             out.always(f"  capture       {src['name']}: {_capture_line(src['capture'])}")
     for alert in state["firing_alerts"]:
         out.always(f"  ALERT         {alert.get('summary') or alert['rule']} (since {alert['since']})")
+
+
+def _age(seconds: float) -> str:
+    """``, size as of 2.0h ago`` for a size a job recorded earlier (it may be stale); nothing for one listed now."""
+    return f", size as of {_ago(seconds)}" if seconds >= 1 else ""
 
 
 COMMANDS = [status]

@@ -2,7 +2,9 @@
 
 ``plan_site_restore()`` inspects every target (what exists, its row counts
 or files) without changing anything; ``RestorePlan.execute()`` takes a
-``pre-restore`` snapshot of the live data it overwrites, then restores each
+``pre-restore`` snapshot of the live data it overwrites (the source's own
+place, or another target that already holds data: see
+:mod:`sitesnap.engine.site.livedata`), then restores each
 source: trees through :mod:`sitesnap.engine.site.filetree`, database dumps
 through the source kind's own temp-load-verify-swap restore.
 ``plan_site_restore_at()`` plans a restore of the whole site to one point
@@ -34,6 +36,7 @@ from sitesnap.engine.site.attime import (
 )
 from sitesnap.engine.site.backup import backup_site
 from sitesnap.engine.site.filetree import plan_tree, restore_tree
+from sitesnap.engine.site.livedata import aimed_at, occupied_path, target_tags
 from sitesnap.engine.site.selection import parse_point, select_snapshot
 from sitesnap.errors import RestoreError, SourceError, UsageError
 from sitesnap.format.snapshot import Snapshot
@@ -67,9 +70,17 @@ class RestoreItem:
     state_time: str = ""  # when the restored state was current (snapshot time, or last commit replayed)
     behind_seconds: float | None = None  # how far state_time is before the requested time
     raw_target: str = field(default="", repr=False)  # the target as given, credentials included; never shown
+    occupied: bool = False  # another target (not the source's place) that already holds data
+
+    @property
+    def live(self) -> bool:
+        """Restoring overwrites data that exists now: the source's own place, or an occupied other target."""
+        return self.exists and (self.in_place or self.occupied)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "raw_target"}
+        out = {k: v for k, v in self.__dict__.items() if k != "raw_target"}
+        out["overwrites_live_data"] = self.live
+        return out
 
 
 @dataclass
@@ -83,7 +94,7 @@ class RestorePlan:
 
     @property
     def overwrites_live_data(self) -> bool:
-        return any(i.in_place and i.exists for i in self.items)
+        return any(i.live for i in self.items)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,11 +115,12 @@ class RestorePlan:
         on_step: Callable[[str], None] = lambda _m: None,
     ) -> RestorePlan:
         """Run the plan: pre-restore snapshot of what is overwritten, then each source, verified."""
-        in_place = [i.source for i in self.items if i.in_place and i.exists and not i.damaged]
-        if safety and in_place:
-            on_step(f"taking a pre-restore snapshot of {', '.join(in_place)}")
-            pre = backup_site(self.repo, self.cfg, snapshot_type="pre-restore",
-                              tags=["pre-restore", f"before-{self._label()}"], sources=in_place)
+        live = [i for i in self.items if i.live and not i.damaged]
+        if safety and live:
+            on_step(f"taking a pre-restore snapshot of {', '.join(i.target for i in live)}")
+            pre = backup_site(self.repo, aimed_at(self.cfg, live), snapshot_type="pre-restore",
+                              tags=["pre-restore", f"before-{self._label()}", *target_tags(live)],
+                              sources=[i.source for i in live])
             self.safety_snapshot = pre.snapshot.id
         tracker = Tracker("restore", sink)
         tracker.update(bytes_total=sum(i.size for i in self.items), force=True)
@@ -216,7 +228,8 @@ def _plan_item(repo: Repository, snapshot: Snapshot, kind: SourceKind, target: s
     in_place = target is None
     if isinstance(kind, TreeSource):
         path = target or str(kind.path)
-        item = RestoreItem(kind.name, kind.type, path, in_place, os.path.exists(path))
+        item = RestoreItem(kind.name, kind.type, path, in_place, os.path.exists(path),
+                           occupied=not in_place and occupied_path(path))
         item.size, item.overwrite, item.create, deletes = plan_tree(repo, snapshot, kind, path)
         item.delete = deletes if in_place else 0
         return item
@@ -237,8 +250,10 @@ def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, targe
         # A damaged file is the typical reason to restore: keep it aside, don't fail.
         return RestoreItem(kind.name, kind.type, raw or kind.origin(), target is None, True,
                            after=dict(info.tables), size=node.size, damaged=exc.message)
+    occupied = target is not None and state.exists and (bool(state.tables) or occupied_path(raw or ""))
     return RestoreItem(kind.name, kind.type, kind.public_target(state.target), target is None, state.exists,
-                       before=dict(state.tables), after=dict(info.tables), size=node.size, raw_target=raw or "")
+                       before=dict(state.tables), after=dict(info.tables), size=node.size, raw_target=raw or "",
+                       occupied=occupied)
 
 
 def _restore_stream(

@@ -40,7 +40,7 @@ from sitesnap.runtime.alerts.channels import (
 from sitesnap.runtime.alerts.rules import AlertKey, AlertThresholds, RuleId, Severity
 from sitesnap.runtime.alerts.service import evaluate_and_notify
 from sitesnap.runtime.alerts.state import AlertState, Notification
-from sitesnap.runtime.facts import Measure, collect_facts, measure_repository, utc
+from sitesnap.runtime.facts import Measure, collect_facts, utc
 from sitesnap.runtime.lease import CatalogLease, describe_lease
 from sitesnap.secrets import resolve
 
@@ -150,7 +150,7 @@ def build_router(cfg: SiteConfig, *, only: str | None = None) -> Router:
 
 
 def run_alerts(catalog: Catalog, site_cfgs: Iterable[SiteConfig], now: datetime | None = None, *,
-               measure: Measure = measure_repository, renotify_after: timedelta | None = None,
+               measure: Measure | None = None, renotify_after: timedelta | None = None,
                wait: float = EVALUATION_WAIT) -> list[Notification]:
     """Evaluate every site's rules now, send what changed through its channels, remember it.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sitesnap.errors import IntegrityError
+from sitesnap.errors import IntegrityError, PrivilegeError
 from sitesnap.runtime.jobs.kinds import JobContext
 
 __all__ = ["drill_job"]
@@ -19,7 +19,8 @@ def drill_job(ctx: JobContext) -> dict[str, Any]:
     """Params: ``snapshot`` (ID; default latest), ``keep`` (bool), ``read_data_subset`` ("10%" or a fraction).
 
     Runs the drill on the run's repository, records a DrillResult, and fails
-    the run with :class:`IntegrityError` when the drill failed.  Without a
+    the run with :class:`IntegrityError` when the drill failed, or with
+    :class:`PrivilegeError` when every failure was a missing database privilege.  Without a
     ``read_data_subset`` parameter no pack read is added (the scheduled
     ``check`` job does that).
     """
@@ -36,5 +37,8 @@ def drill_job(ctx: JobContext) -> dict[str, Any]:
                                  checks=[c.to_dict() for c in report.checks], run_id=ctx.run_id)
     ctx.log(f"drill {'passed' if report.ok else 'FAILED'}: RTO {report.rto_seconds:.2f}s")
     if not report.ok:
+        failed = [c for c in report.checks if not c.ok]
+        if all(c.error == PrivilegeError.code for c in failed):  # the user may not: nothing is damaged
+            raise PrivilegeError(f"restore drill of {ctx.cfg.site.name} could not run: {report.message}")
         raise IntegrityError(f"restore drill of {ctx.cfg.site.name} failed: {report.message}")
     return ctx.result

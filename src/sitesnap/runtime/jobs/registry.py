@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
+from sitesnap.config import SiteConfig
 from sitesnap.runtime.jobs.drill import drill_job
 from sitesnap.runtime.jobs.kinds import JobFunction, available, backup_job, check_job, restore_job
 from sitesnap.runtime.jobs.maintenance import copy_job, forget_job, prune_job
 
-__all__ = ["KINDS", "LOCKED_KINDS", "JobKind", "job_kind", "job_kinds"]
+__all__ = ["KINDS", "LOCKED_KINDS", "JobKind", "job_kind", "job_kinds", "scheduled_targets"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,11 @@ class JobKind:
     evaluated after it is recorded.  ``needs``: modules that must be
     installed for it to run.  ``exclusive``: it takes the repository's
     exclusive lock, so a continuous capture in the same process pauses
-    while it runs.
+    while it runs.  ``every_repository``: a scheduled run of it
+    covers each repository of the site, one recorded run per repository
+    (check and retention must reach the copies too, not only the primary);
+    ``writes``: it deletes, so append-only repositories are left to their own
+    credentials.
     """
 
     name: str
@@ -38,6 +44,8 @@ class JobKind:
     alerts: bool = True
     needs: tuple[str, ...] = ()
     exclusive: bool = False
+    every_repository: bool = False
+    writes: bool = False
 
     @property
     def is_available(self) -> bool:
@@ -47,10 +55,10 @@ class JobKind:
 KINDS: tuple[JobKind, ...] = (
     JobKind("backup", backup_job, locked=True, placeholder=True),
     JobKind("restore", restore_job, locked=True, alerts=False),
-    JobKind("check", check_job),
-    JobKind("forget", forget_job, locked=True, exclusive=True,
+    JobKind("check", check_job, every_repository=True),
+    JobKind("forget", forget_job, locked=True, exclusive=True, every_repository=True, writes=True,
             needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
-    JobKind("prune", prune_job, locked=True, exclusive=True,
+    JobKind("prune", prune_job, locked=True, exclusive=True, every_repository=True, writes=True,
             needs=("sitesnap.engine.forget", "sitesnap.repository.prune")),
     JobKind("copy", copy_job, locked=True, needs=("sitesnap.engine.copy",)),
     JobKind("drill", drill_job, needs=("sitesnap.engine.drill",)),
@@ -62,6 +70,20 @@ LOCKED_KINDS = frozenset(k.name for k in KINDS if k.locked)
 def job_kinds() -> Mapping[str, JobKind]:
     """The job kinds this installation can run, by name (read-only)."""
     return MappingProxyType({k.name: k for k in KINDS if k.is_available})
+
+
+def scheduled_targets(cfg: SiteConfig, kind: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of each run a scheduled ``kind`` starts: one per repository it must cover.
+
+    A kind marked ``every_repository`` runs on each repository of the site
+    (append-only ones skipped for kinds that delete); any other kind, or
+    parameters naming a repository, run once.
+    """
+    spec = next((k for k in KINDS if k.name == kind), None)
+    if spec is None or not spec.every_repository or "repository" in params:
+        return [dict(params)]
+    repos = [r for r in cfg.repositories if not (spec.writes and r.append_only and r is not cfg.primary)]
+    return [{**params, "repository": r.name} for r in repos] or [dict(params)]
 
 
 def job_kind(name: str) -> JobKind | None:

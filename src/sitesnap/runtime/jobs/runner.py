@@ -28,6 +28,7 @@ from sitesnap.runtime.jobs.filelock import FileLock, LockBusy, describe_holder
 from sitesnap.runtime.jobs.kinds import JobContext
 from sitesnap.runtime.jobs.recorder import RunRecorder
 from sitesnap.runtime.jobs.registry import JobKind, job_kind, job_kinds
+from sitesnap.runtime.jobs.sizes import with_sizes
 from sitesnap.runtime.jobs.stale import placeholder_id, reap_stale_runs
 
 __all__ = ["RunResult", "run_job", "run_lock"]
@@ -146,7 +147,7 @@ def _execute(job: JobKind, ctx: JobContext, run: RunInfo, closing: _Closing, loc
         if job.placeholder:
             _placeholder(ctx.catalog, cfg, run, dict(ctx.params), ctx.repo_cfg.url)
             closing.placeholder = True
-        result = job.function(ctx)
+        result = with_sizes(job.name, ctx, job.function(ctx))
     except RepositoryLocked as exc:
         return closing("cancelled", exc)
     except SitesnapError as exc:
