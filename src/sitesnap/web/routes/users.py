@@ -16,8 +16,9 @@ from apiflask import APIBlueprint
 from sitesnap.errors import RecordNotFound
 from sitesnap.web.audit import audit
 from sitesnap.web.auth import requires
-from sitesnap.web.schemas import OkOut, TokenOut, UserIn, UserOut, UserPatchIn
+from sitesnap.web.schemas import OkOut
 from sitesnap.web.state import web_state
+from sitesnap.web.userschemas import TokenOut, UserIn, UserOut, UserPatchIn
 
 __all__ = ["bp"]
 
