@@ -9,6 +9,9 @@ Pipeline (all threads, the native libraries release the GIL):
 - the *tree finalizer* (one thread, post-order) waits for a directory's
   children, encodes its tree and saves it.
 
+Leaving the ``with`` block on an exception (Ctrl-C) cancels queued reads
+without waiting; reads under way end at their next chunk (``Packer.stop``).
+
 Memory is bounded whatever the tree's size: at most ``max_files_in_flight``
 files and ``max_dirs_in_flight`` directories are pending at once, and file
 contents are streamed through the chunker.
@@ -22,72 +25,21 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO
 
+from sitesnap.engine.archiveparts import ArchiveSummary, BlobStore, Pending, UnchangedBatch, chain, done, same_nodes
 from sitesnap.errors import SourceError
 from sitesnap.format.blob import DATA, TREE
 from sitesnap.format.chunker import Chunker, ChunkerParams
 from sitesnap.format.tree import Node, encode_tree
 from sitesnap.progress import Tracker
+from sitesnap.repository.packer import Stopped
 from sitesnap.sources.files import Excluder, ScanWarning, node_from_stat, scan_dir
 from sitesnap.sources.prescan import Prescan
 
 __all__ = ["ArchiveSummary", "Archiver", "BlobStore"]
 
 _READ_SIZE = 1 << 20
-
-
-class BlobStore(Protocol):
-    """What the archiver needs of a repository, and nothing more."""
-
-    def save_blob(
-        self, blob_type: int, data: bytes | memoryview, blob_id: bytes | None = None, *, dump: bool = False
-    ) -> tuple[bytes, int]: ...
-
-    def has_blob(self, blob_type: int, blob_id: bytes) -> bool: ...
-
-    def load_tree(self, tree_id: bytes) -> list[Node]: ...
-
-    def content_id(self, data: bytes | memoryview) -> bytes: ...
-
-
-@dataclass
-class ArchiveSummary:
-    files_new: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    dirs: int = 0
-    bytes_read: int = 0
-    bytes_total: int = 0
-    bytes_added: int = 0
-    tree_blobs_added: int = 0
-    warnings: list[ScanWarning] = field(default_factory=list)
-    changed_while_reading: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "files_new": self.files_new,
-            "files_changed": self.files_changed,
-            "files_unchanged": self.files_unchanged,
-            "dirs": self.dirs,
-            "bytes_read": self.bytes_read,
-            "bytes_total": self.bytes_total,
-            "bytes_added": self.bytes_added,
-            "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
-            "changed_while_reading": self.changed_while_reading,
-        }
-
-
-Pending = Future[Node] | Node
-"""A child of a directory: done already (unchanged files, symlinks) or still being read."""
-
-
-def _done(node: Node) -> Future[Node]:
-    fut: Future[Node] = Future()
-    fut.set_result(node)
-    return fut
-
 
 _INLINE_READ = 64 << 10
 """Files up to this size are read by the walking thread itself."""
@@ -125,16 +77,26 @@ class Archiver:
         self._file_slots = threading.BoundedSemaphore(max_files_in_flight)
         self._dir_slots = threading.BoundedSemaphore(max_dirs_in_flight)
         self._hardlinks: dict[tuple[int, int], Future[Node]] = {}
+        self._stopping = threading.Event()
 
     def close(self) -> None:
         self._files.shutdown(wait=True)
         self._trees.shutdown(wait=True)
 
+    def stop(self) -> None:
+        """Abandon the run: cancel queued reads and trees, let running reads end at their next chunk."""
+        self._stopping.set()
+        self._files.shutdown(wait=False, cancel_futures=True)
+        self._trees.shutdown(wait=False, cancel_futures=True)
+
     def __enter__(self) -> Archiver:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.stop()
 
     # --- public API -----------------------------------------------------------------
 
@@ -155,7 +117,7 @@ class Archiver:
             result = self._archive_entry(bpath, "", node, parent, excluder or Excluder())
         finally:
             self._flush_unchanged(os.fsdecode(name))
-        return result if isinstance(result, Future) else _done(result)
+        return result if isinstance(result, Future) else done(result)
 
     def archive_stream(self, name: bytes, stream: BinaryIO, meta: Node | None = None) -> Node:
         """Chunk and save a stream (a database dump) as a file node; runs in the caller's thread."""
@@ -169,7 +131,8 @@ class Archiver:
         window: deque[Future[list[tuple[bytes, int]]]] = deque()
         batch: list[bytes] = []
         batch_bytes = 0
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream") as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream")
+        try:
 
             def settle(fut: Future[list[tuple[bytes, int]]]) -> None:
                 saved = fut.result()
@@ -199,6 +162,10 @@ class Archiver:
                 submit()
             while window:
                 settle(window.popleft())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # an interrupted dump is not waited for
+            raise
+        pool.shutdown(wait=True)
         node.size = size
         node.content = content
         self.tracker.update(files_done=1)
@@ -218,7 +185,7 @@ class Archiver:
         if all(c.done() for c in children if isinstance(c, Future)):
             # Nothing to wait for (an unchanged directory, typically): build it here rather
             # than hand it to the tree thread and back, which costs more than the work.
-            return _done(self._build_dir(meta, children, parent))
+            return done(self._build_dir(meta, children, parent))
         self._dir_slots.acquire()
         return self._trees.submit(self._finalize_dir, meta, children, parent)
 
@@ -304,7 +271,7 @@ class Archiver:
         self, meta: Node, children: Sequence[Pending], parent: tuple[bytes, dict[bytes, Node]] | None
     ) -> Node:
         nodes = [c.result() if isinstance(c, Future) else c for c in children]
-        if parent is not None and _same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
+        if parent is not None and same_nodes(nodes, parent[1]) and self.store.has_blob(TREE, parent[0]):
             # Equal nodes encode to equal bytes, hence the same content-addressed tree.
             tree_id, added = parent[0], 0
         else:
@@ -339,7 +306,7 @@ class Archiver:
             with self._lock:
                 first = self._hardlinks.get(key)
             if first is not None:
-                return _chain(first, node)
+                return chain(first, node)
         changed = parent is not None
         self._file_slots.acquire()
         if node.size <= _INLINE_READ and node.nlink == 1:
@@ -356,7 +323,7 @@ class Archiver:
         """Count an unchanged file; reported in batches, as a walk meets thousands per second."""
         batch = getattr(self._local, "unchanged", None)
         if batch is None:
-            batch = self._local.unchanged = _Unchanged()
+            batch = self._local.unchanged = UnchangedBatch()
         batch.files += 1
         batch.bytes += size
         if batch.files >= 256 or time.monotonic() - batch.since >= 0.1:
@@ -416,6 +383,8 @@ class Archiver:
                 self.tracker.update(bytes_done=total)
             else:
                 for chunk in self._chunker().cut_stream_views(fh):
+                    if self._stopping.is_set():
+                        raise Stopped()
                     content.append(self._save_data(chunk)[0])
                     total += len(chunk)
                     self.tracker.update(bytes_done=len(chunk))
@@ -426,38 +395,3 @@ class Archiver:
             before.st_mtime_ns == after.st_mtime_ns and before.st_size == after.st_size == total
         )
         return content, total, stable
-
-
-def _copy_content(first: Future[Node], node: Node) -> Node:
-    src = first.result()
-    node.content = src.content
-    node.size = src.size
-    return node
-
-
-def _chain(first: Future[Node], node: Node) -> Future[Node]:
-    """A future for a hardlink twin that completes when the first link's read does."""
-    out: Future[Node] = Future()
-
-    def copy(done: Future[Node]) -> None:
-        try:
-            out.set_result(_copy_content(done, node))
-        except BaseException as exc:
-            out.set_exception(exc)
-
-    first.add_done_callback(copy)
-    return out
-
-
-@dataclass
-class _Unchanged:
-    """One thread's unchanged files not yet added to the summary."""
-
-    files: int = 0
-    bytes: int = 0
-    since: float = field(default_factory=time.monotonic)
-
-
-def _same_nodes(nodes: Sequence[Node], old: dict[bytes, Node]) -> bool:
-    """True when ``nodes`` are exactly the parent tree's nodes (names, metadata, content, subtrees)."""
-    return len(nodes) == len(old) and all(old.get(n.name) == n for n in nodes)

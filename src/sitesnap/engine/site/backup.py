@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from sitesnap.config import SiteConfig
 from sitesnap.engine.archiver import Archiver, ArchiveSummary
-from sitesnap.engine.backup import find_parent, root_meta, snapshot_summary
+from sitesnap.engine.backup import checkpointed, find_parent, root_meta, snapshot_summary
 from sitesnap.engine.browse import find_node
 from sitesnap.engine.site.selection import selected_sources
 from sitesnap.errors import UsageError
@@ -70,6 +70,7 @@ def backup_site(
     sink: ProgressSink = NULL_SINK,
     hostname: str | None = None,
     now: datetime | None = None,
+    checkpoint_interval: float | None = None,
 ) -> SiteBackupResult:
     """Capture the site's sources into one snapshot, files first, then database dumps.
 
@@ -94,13 +95,14 @@ def backup_site(
         parent = find_parent(repo, lambda s: s.site == site and s.hostname == host)
         if parent is not None:
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
-        with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
-                      read_all=snapshot_type == "full") as archiver:
-            root = run.archive(archiver, parent)
-            summary = archiver.summary
-        # Send the latest counters now: the last packs may take a while to upload.
-        tracker.update(phase="upload", force=True)
-        repo.flush()
+        with checkpointed(repo, checkpoint_interval):
+            with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
+                          read_all=snapshot_type == "full") as archiver:
+                root = run.archive(archiver, parent)
+                summary = archiver.summary
+            # Send the latest counters now: the last packs may take a while to upload.
+            tracker.update(phase="upload", force=True)
+            repo.flush()
         duration = time.monotonic() - started
         assert root.subtree is not None
         snap = Snapshot(

@@ -113,8 +113,13 @@ def parse_time(value: Any) -> datetime | None:
     return when
 
 
+def _seconds(value: Any) -> float | None:
+    """A number of seconds from a job parameter (None when not given)."""
+    return None if value is None else float(value)
+
+
 def backup_job(ctx: JobContext) -> dict[str, Any]:
-    """Params: ``type`` (incremental|full|snapshot|realtime), ``tags``, ``sources``, ``time``.
+    """Params: ``type`` (incremental|full|snapshot|realtime), ``tags``, ``sources``, ``time``, ``checkpoint_interval``.
 
     A ``full`` backup re-reads everything and then checks the repository's
     structure.  The catalog record is written before the run is closed.
@@ -130,7 +135,8 @@ def backup_job(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"triggered by: {'; '.join(str(r) for r in ctx.params['reasons'])}")
     with ctx.repository() as repo:
         result = backup_site(repo, ctx.cfg, snapshot_type=snapshot_type, tags=ctx.param_list("tags"),
-                             sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")))
+                             sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")),
+                             checkpoint_interval=_seconds(ctx.params.get("checkpoint_interval")))
         ctx.result.update(result.to_json())
         for warning in result.archive.warnings:
             ctx.log(f"warning: {warning.path}: {warning.message}")

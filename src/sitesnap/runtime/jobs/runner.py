@@ -147,7 +147,7 @@ def _execute(job: JobKind, ctx: JobContext, run: RunInfo, closing: _Closing, loc
             _placeholder(ctx.catalog, cfg, run, dict(ctx.params), ctx.repo_cfg.url)
             closing.placeholder = True
         result = job.function(ctx)
-    except RepositoryLocked as exc:
+    except (RepositoryLocked, Interrupted) as exc:
         return closing("cancelled", exc)
     except SitesnapError as exc:
         return closing("failed", exc)
