@@ -50,9 +50,8 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
     out = app.output
     interval = _interval(checkpoint_interval)
     if not paths:
-        with _stopping_message():
-            site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy,
-                        in_process=in_process, checkpoint_interval=interval)
+        site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy,
+                    in_process=in_process, checkpoint_interval=interval)
         return
     app.warm_up_key()  # the key derivation overlaps the engine's imports and the prescan
     from sitesnap.engine.backup import backup_paths
@@ -124,12 +123,12 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     ``--write-only-key`` is given; otherwise it runs in this process.
     """
     params: dict[str, Any] = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
-    if checkpoint_interval is not None:
-        params["checkpoint_interval"] = checkpoint_interval
     config_file = app.config_file()
     may_hand_off = not (in_process or app.repo_url or app.write_only_key)
     if config_file and may_hand_off and _hand_off(app, config_file, params):
-        return
+        return  # the scheduler checkpoints at its own (default) interval
+    if checkpoint_interval is not None:
+        params["checkpoint_interval"] = checkpoint_interval
     if app.write_only_key:
         raise UsageError("--write-only-key backs up PATHS only; a site backup records its run and reads the "
                          "parent snapshot, which needs the password",
@@ -142,7 +141,7 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     from sitesnap.runtime.jobs import run_job
 
     out = app.output
-    with open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
+    with _stopping_message(), open_site_catalog(cfg) as catalog, out.progress("backup") as sink:
         run = run_job("backup", cfg, params, catalog=catalog, triggered_by="cli", sink=sink, password=password)
     _show_backup(app, run.to_dict(), snapshot_type, cfg.site.name, ran_in="cli")
     run.raise_for_error()

@@ -51,9 +51,25 @@ class JobContext:
 
     @contextmanager
     def repository(self) -> Iterator[Repository]:
-        """The run's repository, opened, and closed afterwards."""
+        """The run's repository, opened, and closed afterwards; the catalog is reconciled with it at the end."""
         with open_site_repository(self.repo_cfg, self.password) as repo:
             yield repo
+            self.reconcile(repo)
+
+    def reconcile(self, repo: Repository) -> None:
+        """Bring the records in step with the site's primary repository (see :mod:`.reconcile`); never raises."""
+        if self.repo_cfg.name != self.cfg.primary.name:
+            return
+        from sitesnap.runtime.jobs.reconcile import reconcile_records
+
+        try:
+            done = reconcile_records(self.catalog, self.cfg, self.repo_cfg, repo)
+        except Exception as exc:
+            self.log(f"warning: catalog not reconciled with the repository: {exc}")
+            return
+        if done.changed:
+            self.log(f"catalog reconciled with the repository: {len(done.added)} record(s) added, "
+                     f"{len(done.removed)} removed")
 
     def param_list(self, name: str) -> list[str] | None:
         value = self.params.get(name)
