@@ -24,8 +24,12 @@ def sitesnap(*args: str, cwd: Path, timeout: float = 120, **extra: str) -> subpr
                           timeout=timeout)
 
 
-def make_site(root: Path, *, upload_bytes: int = 1 << 20, repo_password: str | None = None) -> Path:
-    """Write ``root/sitesnap.toml`` (site ``blog``: uploads + repository ``main``), init the repository."""
+def make_site(root: Path, *, upload_bytes: int = 1 << 20, repo_password: str | None = None,
+              extra_sources: str = "") -> Path:
+    """Write ``root/sitesnap.toml`` (site ``blog``: uploads + repository ``main``), init the repository.
+
+    ``extra_sources``: more ``[[sources]]`` tables, as TOML text.
+    """
     (root / "uploads").mkdir(parents=True)
     (root / "uploads" / "photo.jpg").write_bytes(os.urandom(upload_bytes))
     own = ""
@@ -34,9 +38,8 @@ def make_site(root: Path, *, upload_bytes: int = 1 << 20, repo_password: str | N
         own = f'password = {{ file = "{root / "password"}" }}\n'
 
     config = root / "sitesnap.toml"
-    config.write_text('[site]\nname = "blog"\n'
-                      '[[sources]]\nname = "uploads"\ntype = "files"\npath = "uploads"\n'
-                      f'[[repositories]]\nname = "main"\nurl = "repo"\n{own}')
+    config.write_text('[site]\nname = "blog"\n[[sources]]\nname = "uploads"\ntype = "files"\npath = "uploads"\n'
+                      f'{extra_sources}[[repositories]]\nname = "main"\nurl = "repo"\n{own}')
     init = sitesnap("-r", str(root / "repo"), "init", "--kdf", "scrypt", cwd=root,
                     SITESNAP_PASSWORD=repo_password or PASSWORD)
     assert init.returncode == 0, init.stderr

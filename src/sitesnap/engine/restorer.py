@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import pathspec
 
+from sitesnap.engine.restoretarget import make_target
 from sitesnap.errors import IntegrityError, RestoreError
 from sitesnap.format.blob import DATA
 from sitesnap.format.tree import Node, safe_name
@@ -136,7 +137,7 @@ class Restorer:
 
     def restore_tree(self, tree_id: bytes, target: str, meta: Node | None = None) -> RestoreSummary:
         """Restore the tree ``tree_id`` so that its entries become ``target``'s entries."""
-        os.makedirs(target, exist_ok=True)
+        make_target(target)
         try:
             root_fd = os.open(target, _DIR_FLAGS)
         except OSError as exc:
@@ -163,8 +164,11 @@ class Restorer:
     def restore_file_node(self, node: Node, target_path: str) -> RestoreSummary:
         """Restore one file node to an exact path (used for database dumps and single files)."""
         directory, name = os.path.split(os.path.abspath(target_path))
-        os.makedirs(directory, exist_ok=True)
-        d = _Dir(os.open(directory, _DIR_FLAGS), "")
+        make_target(directory)
+        try:
+            d = _Dir(os.open(directory, _DIR_FLAGS), "")
+        except OSError as exc:
+            raise RestoreError(f"cannot open target {directory}: {exc.strerror}") from None
         node = Node(**{**_node_fields(node), "name": os.fsencode(name)})
         d.acquire()
         self._slots.acquire()

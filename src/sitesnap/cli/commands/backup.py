@@ -39,7 +39,8 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
 
     Unchanged files (same size, mtime, ctime and inode as in the parent
     snapshot) are not read again; only new chunks are stored.  Exits 3 (as
-    restic does) when the snapshot was saved but some files could not be read.
+    restic does) when the snapshot was saved but some files, or a site's files
+    folder, could not be read (its databases are backed up all the same).
 
     A whole-site backup runs in the site's scheduler when one is running on
     this machine (it has started up already), with the same output and exit
@@ -146,6 +147,7 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     _show_backup(app, run.to_dict(), snapshot_type, cfg.site.name, ran_in="cli")
     run.raise_for_error()
     _raise_for_copies(run.result)
+    _raise_for_unread(app, run.result)
 
 
 def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool:
@@ -180,7 +182,16 @@ def _hand_off(app: AppContext, config_file: str, params: dict[str, Any]) -> bool
     if result.get("error"):
         raise error_from_dict(result["error"])
     _raise_for_copies(result.get("result") or {})
+    _raise_for_unread(app, result.get("result") or {})
     return True
+
+
+def _raise_for_unread(app: AppContext, result: dict[str, Any]) -> None:
+    """Exit 3 when the snapshot was saved without something it should hold (a missing folder, unreadable files)."""
+    unread = [w for w in result.get("warnings", []) if str(w.get("message", "")).startswith("cannot ")]
+    if unread:
+        app.output.warn(f"{len(unread)} item(s) could not be read; the snapshot was saved without them")
+        raise click.exceptions.Exit(INCOMPLETE_EXIT)
 
 
 def _raise_for_copies(result: dict[str, Any]) -> None:
@@ -211,7 +222,8 @@ def _show_backup(app: AppContext, run: dict[str, Any], snapshot_type: str, site:
         if ok:
             out.always(f"Added to the repository: {human_bytes(result.get('bytes_added', 0))} "
                        f"(read {human_bytes(result.get('bytes_read', 0))})")
-            out.always(f"snapshot {result['short_id']} ({snapshot_type}) of site {site} "
+            label = snapshot_type if result.get("parent") else f"{snapshot_type}, the first: everything read"
+            out.always(f"snapshot {result['short_id']} ({label}) of site {site} "
                        f"saved in {result.get('duration', 0):.2f}s (run {run_id[:8]})")
         for c in copies:
             status = c.get("status")

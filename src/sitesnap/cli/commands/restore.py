@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -38,7 +39,10 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
     """
     out = app.output
     if target is None:
-
+        if app.site() is None and (app.repo_url or os.environ.get("SITESNAP_REPOSITORY")):
+            raise UsageError("restoring from -r needs --target DIR (where to write the files)",
+                             hint="e.g. sitesnap -r REPO restore latest --target ./restored; "
+                                  "or pass -c sitesnap.toml to restore the site's sources to their places.")
         site_restore(app, snapshot, at_time, list(sources), list(targets), dry_run=dry_run, yes=yes,
                      safety=not no_safety_snapshot)
         return
@@ -46,7 +50,6 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
         raise click.UsageError("give a SNAPSHOT (ID, prefix or 'latest') to restore")
     from sitesnap.engine.browse import find_node
     from sitesnap.engine.restorer import Restorer
-    from sitesnap.errors import UsageError
     from sitesnap.progress import Tracker
 
     with app.open_repo() as repo, repo.lock(operation="restore"), out.progress("restore") as sink:
@@ -59,8 +62,6 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
         if node.type == "dir" and node.subtree is not None:
             summary = restorer.restore_tree(node.subtree, target)
         elif node.type == "file":
-            import os
-
             summary = restorer.restore_file_node(node, os.path.join(target, node.display_name))
         else:
             raise UsageError(f"{subpath}: cannot restore a {node.type} on its own")
@@ -123,12 +124,25 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
         return
     if result.get("safety_snapshot"):
         short = result["safety_snapshot"][:8]
-        out.always(f"pre-restore snapshot {short} holds the previous state (undo: sitesnap restore {short})")
+        out.always(f"pre-restore snapshot {short} holds the previous state (undo: {_undo_command(app, short)})")
     for item in result.get("items", []):
         verified = "row counts verified" if item["kind"] != "files" else "every blob verified"
         out.always(f"restored {item['source']} -> {item['target']} ({verified})")
         if item.get("result", {}).get("kept_damaged"):
             out.always(f"  the damaged database was kept as {item['result']['kept_damaged']}")
+
+
+def _undo_command(app: AppContext, short: str) -> str:
+    """The command that restores the pre-restore snapshot, with the same config and repository options."""
+    import shlex
+
+    parts = ["sitesnap"]
+    config = app.config_file()
+    if config:
+        parts += ["-c", config]
+    if app.repo_url:
+        parts += ["-r", app.repo_url]
+    return shlex.join([*parts, "restore", short])
 
 
 def _show_plan(app: AppContext, plan: object) -> None:

@@ -24,12 +24,13 @@ from sitesnap.engine.archiver import Archiver, ArchiveSummary
 from sitesnap.engine.backup import checkpointed, find_parent, root_meta, snapshot_summary
 from sitesnap.engine.browse import find_node
 from sitesnap.engine.site.selection import selected_sources
-from sitesnap.errors import UsageError
+from sitesnap.errors import SourceError, UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository.repository import Repository
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture
+from sitesnap.sources.files import ScanWarning
 from sitesnap.sources.kind import SourceKind, StreamSource, TreeSource
 from sitesnap.sources.registry import open_source
 
@@ -75,15 +76,17 @@ def backup_site(
     """Capture the site's sources into one snapshot, files first, then database dumps.
 
     The snapshot's time is the moment the run started, or ``now`` when given
-    (simulations and imports; it must be timezone-aware).  A source that fails
-    fails the whole backup (no snapshot is written): a site snapshot that
-    silently lacks its database would be worse than none.
+    (simulations and imports; it must be timezone-aware).  A database that
+    fails fails the whole backup (no snapshot is written): a site snapshot
+    that silently lacks its database would be worse than none.  A missing
+    files folder does not stop the databases from being backed up: the
+    snapshot is saved without it and the summary warns ``cannot read`` (the
+    CLI exits 3, as for unreadable files).
     """
     kinds = [open_source(src) for src in selected_sources(cfg, sources)]
     if not kinds:
         raise UsageError("the site configuration has no sources to back up")
-    for kind in kinds:
-        kind.check_available()
+    kinds, missing = _available(kinds)
     started_at = now or datetime.now(UTC)
     started = time.monotonic()
     host = hostname or socket.gethostname()
@@ -100,6 +103,7 @@ def backup_site(
                           read_all=snapshot_type == "full") as archiver:
                 root = run.archive(archiver, parent)
                 summary = archiver.summary
+                summary.warnings[:0] = missing
             # Send the latest counters now: the last packs may take a while to upload.
             tracker.update(phase="upload", force=True)
             repo.flush()
@@ -173,6 +177,29 @@ class _SiteRun:
             })
         children = [archiver.make_dir(root_meta(os.fsencode(name)), nodes) for name, nodes in sections.items()]
         return archiver.make_dir(root_meta(), children).result()
+
+
+def _available(kinds: list[SourceKind]) -> tuple[list[SourceKind], list[ScanWarning]]:
+    """The sources that can be backed up, and a warning per files source that cannot (its folder is gone).
+
+    A database that cannot be reached raises; so does a site left with nothing to back up.
+    """
+    usable: list[SourceKind] = []
+    missing: list[ScanWarning] = []
+    first_error: SourceError | None = None
+    for kind in kinds:
+        try:
+            kind.check_available()
+        except SourceError as exc:
+            if not isinstance(kind, TreeSource):
+                raise
+            first_error = first_error or exc
+            missing.append(ScanWarning(kind.name, f"cannot read source: {exc.message}; not in this snapshot"))
+            continue
+        usable.append(kind)
+    if not usable and first_error is not None:
+        raise first_error
+    return usable, missing
 
 
 def _done(node: Node) -> Future[Node]:

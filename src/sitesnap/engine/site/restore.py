@@ -156,6 +156,8 @@ def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, targe
     raw = kind.resolve_target(target) if target is not None else None
     try:
         state = kind.inspect(raw)
+    except UsageError as exc:
+        raise _wrong_target(kind, target) if target is not None else exc from None
     except SourceError as exc:
         if not kind.restores_damaged:
             raise
@@ -164,6 +166,13 @@ def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, targe
                            after=dict(info.tables), size=node.size, damaged=exc.message)
     return RestoreItem(kind.name, kind.type, kind.public_target(state.target), target is None, state.exists,
                        before=dict(state.tables), after=dict(info.tables), size=node.size, raw_target=raw or "")
+
+
+def _wrong_target(kind: StreamSource, target: str) -> UsageError:
+    """``--to NAME=TARGET`` of the wrong kind: say what the source is and what a target of it looks like."""
+    return UsageError(f"--to {kind.name}={target}: source {kind.name!r} is a {kind.type} database, so the "
+                      f"target must be a {kind.type} database too",
+                      hint=f"Give a target like the source's own: {kind.public_target(kind.origin())}")
 
 
 def _restore_stream(

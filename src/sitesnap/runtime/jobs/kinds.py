@@ -154,6 +154,9 @@ def backup_job(ctx: JobContext) -> dict[str, Any]:
                              sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")),
                              checkpoint_interval=_seconds(ctx.params.get("checkpoint_interval")))
         ctx.result.update(result.to_json())
+        unread = [w.path for w in result.archive.warnings if w.message.startswith("cannot ")]
+        if unread:  # saved without them: the run says so, for status and alerts
+            ctx.result["incomplete"] = unread
         for warning in result.archive.warnings:
             ctx.log(f"warning: {warning.path}: {warning.message}")
         ctx.log(f"snapshot {result.snapshot.short_id} ({snapshot_type}) saved in {result.duration:.2f}s")
