@@ -123,6 +123,15 @@ def test_a_file_target_for_a_postgres_source_says_what_fits(tmp_path: Path) -> N
         _clean_failure(res, 2)
         assert "postgres database" in res.stderr and "(none)" not in res.stderr.splitlines()[0]
         assert "hint: Give a target like the source's own: postgresql://" in res.stderr
+        # At 80 columns the plan and the snapshot list wrap long targets instead of cutting them.
+        plan = sitesnap("-c", "sitesnap.toml", "restore", "latest", "--dry-run", cwd=tmp_path, COLUMNS="80")
+        assert plan.returncode == 0, plan.stderr
+        assert "…" not in plan.stdout and "postgresql://" in plan.stdout and name[-12:] in plan.stdout
+        table = plan.stdout.split("Targets:")[0]
+        assert max(len(line) for line in table.splitlines()) <= 80
+        assert f"shop: postgresql://postgres@127.0.0.1:5432/{name}" in plan.stdout
+        listed = sitesnap("-c", "sitesnap.toml", "snapshots", cwd=tmp_path, COLUMNS="80")
+        assert "…" not in listed.stdout and "shop" in listed.stdout
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

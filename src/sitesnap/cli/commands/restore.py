@@ -145,6 +145,10 @@ def _undo_command(app: AppContext, short: str) -> str:
     return shlex.join([*parts, "restore", short])
 
 
+_WIDE = 110
+"""Below this many columns the plan lists targets under the table: a database URL does not fit beside it."""
+
+
 def _show_plan(app: AppContext, plan: object) -> None:
     from sitesnap.engine.site import RestorePlan
 
@@ -152,9 +156,11 @@ def _show_plan(app: AppContext, plan: object) -> None:
     out = app.output
     out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of {plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S}"
                f" ({plan.snapshot.type})")
+    wide = out.console.width >= _WIDE
     table = Table(box=None, header_style="bold")
-    for col in ("Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"):
-        table.add_column(col)
+    for col in ("Source", "Kind", *(("Target",) if wide else ()), "Mode", "Overwrite", "Create", "Delete",
+                "Rows before → after"):
+        table.add_column(col, overflow="fold")
     for i in plan.items:
         mode = ("in place" if i.exists else "create") if i.in_place else ("overwrite" if i.exists else "new")
         rows = ""
@@ -164,10 +170,14 @@ def _show_plan(app: AppContext, plan: object) -> None:
         if i.damaged:
             mode = "replace damaged"
             rows = f"unreadable → {sum(i.after.values())}"
-        table.add_row(i.source, i.kind, i.target, mode,
+        table.add_row(i.source, i.kind, *((i.target,) if wide else ()), mode,
                       str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
                       str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
+    if not wide:
+        out.always("Targets:")
+        for i in plan.items:
+            out.always(f"  {i.source}: {i.target}")
     for i in plan.items:
         if i.damaged:
             out.always(f"{i.source}: the current database is unreadable ({i.damaged}); it will be kept aside, "

@@ -57,7 +57,8 @@ def snapshots(app: AppContext, tags: tuple[str, ...], types: tuple[str, ...], la
         return
     table = Table(box=None, header_style="bold")
     for col in ("ID", "Time", "Type", "Host", "Tags", "Paths / sources", "Size", *(("Copies",) if copies else ())):
-        table.add_column(col)
+        # A narrow terminal wraps long paths and source lists instead of cutting them short.
+        table.add_column(col, overflow="fold", no_wrap=col in ("ID", "Time", "Size"))
     for s in snaps:
         what = ", ".join(src.get("name", "?") for src in s.sources) if s.sources else "\n".join(s.paths)
         copied = [", ".join(f"{r}: {c['status']}" for r, c in copies.get(s.id, {}).items())] if copies else []
