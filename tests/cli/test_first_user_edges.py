@@ -63,7 +63,7 @@ def test_a_missing_uploads_folder_still_backs_up_the_database(tmp_path: Path) ->
     (tmp_path / "uploads").rmdir()
     res = sitesnap("-c", "sitesnap.toml", "--json", "backup", "--in-process", cwd=tmp_path)
     assert res.returncode == 3, res.stderr
-    assert "uploads" in res.stdout and "cannot read" in res.stdout
+    assert "uploads" in res.stdout and "cannot back up" in res.stdout
     listed = sitesnap("-c", "sitesnap.toml", "ls", "latest", cwd=tmp_path)
     assert listed.returncode == 0 and "blog" in listed.stdout
     runs = sitesnap("-c", "sitesnap.toml", "--json", "runs", "--kind", "backup", cwd=tmp_path)

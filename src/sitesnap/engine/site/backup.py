@@ -80,7 +80,7 @@ def backup_site(
     fails fails the whole backup (no snapshot is written): a site snapshot
     that silently lacks its database would be worse than none.  A missing
     files folder does not stop the databases from being backed up: the
-    snapshot is saved without it and the summary warns ``cannot read`` (the
+    snapshot is saved without it and the summary warns ``cannot back up`` (the
     CLI exits 3, as for unreadable files).
     """
     kinds = [open_source(src) for src in selected_sources(cfg, sources)]
@@ -194,7 +194,8 @@ def _available(kinds: list[SourceKind]) -> tuple[list[SourceKind], list[ScanWarn
             if not isinstance(kind, TreeSource):
                 raise
             first_error = first_error or exc
-            missing.append(ScanWarning(kind.name, f"cannot read source: {exc.message}; not in this snapshot"))
+            detail = exc.kwargs.get("detail") or exc.message
+            missing.append(ScanWarning(kind.name, f"cannot back up: {detail}; not in this snapshot"))
             continue
         usable.append(kind)
     if not usable and first_error is not None:
