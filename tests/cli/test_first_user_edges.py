@@ -135,3 +135,25 @@ def test_a_file_target_for_a_postgres_source_says_what_fits(tmp_path: Path) -> N
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _repository_files(repo: Path) -> dict[str, int]:
+    return {str(p.relative_to(repo)): p.stat().st_size for p in repo.rglob("*") if p.is_file()}
+
+
+def test_backup_dry_run_says_what_it_would_do_and_writes_nothing(tmp_path: Path) -> None:
+    make_site(tmp_path, upload_bytes=300_000)
+    repo = tmp_path / "repo"
+    before = _repository_files(repo)
+    first = sitesnap("-r", str(repo), "backup", "--dry-run", "uploads", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Would back up: 1 new, 0 changed, 0 unmodified files" in first.stdout
+    assert "Would read 292.97 KiB of 292.97 KiB and add 29" in first.stdout  # the file, plus two small trees
+    assert _repository_files(repo) == before
+    assert sitesnap("-r", str(repo), "backup", "uploads", cwd=tmp_path).returncode == 0
+    again = sitesnap("-r", str(repo), "backup", "-n", "uploads", cwd=tmp_path)
+    assert "Would back up: 0 new, 0 changed, 1 unmodified files" in again.stdout
+    assert "add 0 B before compression" in again.stdout
+    site = sitesnap("-c", "sitesnap.toml", "backup", "--dry-run", cwd=tmp_path)
+    _clean_failure(site, 2)
+    assert "--dry-run works with PATHS" in site.stderr

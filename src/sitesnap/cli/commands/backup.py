@@ -31,10 +31,12 @@ INCOMPLETE_EXIT = 3
               help="With a site config: run here even if the site's scheduler is running.")
 @click.option("--checkpoint-interval", metavar="DURATION", default="5m", show_default=True,
               help="Index what was uploaded this often, so an interrupted backup's data is reused.")
+@click.option("-n", "--dry-run", is_flag=True,
+              help="With PATHS: read and chunk as a backup would, say what it would read and add; write nothing.")
 @pass_app
 def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], excludes: tuple[str, ...],
            snapshot_type: str | None, sources: tuple[str, ...], no_copy: bool, in_process: bool,
-           checkpoint_interval: str) -> None:
+           checkpoint_interval: str, dry_run: bool) -> None:
     """Back up PATHS, or the whole site of the config when no PATHS are given.
 
     Unchanged files (same size, mtime, ctime and inode as in the parent
@@ -50,6 +52,9 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
     """
     out = app.output
     interval = _interval(checkpoint_interval)
+    if dry_run:
+        _dry_run(app, paths, excludes, snapshot_type == "full")
+        return
     if not paths:
         site_backup(app, list(tags), snapshot_type or "incremental", list(sources), copy=not no_copy,
                     in_process=in_process, checkpoint_interval=interval)
@@ -81,6 +86,27 @@ def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], exclu
         out.warn(f"{len(unreadable)} item(s) could not be read; the snapshot was saved without them")
         raise click.exceptions.Exit(INCOMPLETE_EXIT)
 
+
+
+def _dry_run(app: AppContext, paths: tuple[str, ...], excludes: tuple[str, ...], read_all: bool) -> None:
+    """``backup --dry-run PATHS``: the counts a backup would have, from the same walk; nothing written."""
+    if not paths:
+        raise UsageError("--dry-run works with PATHS (a site backup has none yet)",
+                         hint="Give the folders to try, e.g. sitesnap -c sitesnap.toml backup -n uploads.")
+    from sitesnap.engine.backup import dry_run_paths
+
+    out = app.output
+    with app.open_repo() as repo, out.progress("backup") as sink:
+        summary = dry_run_paths(repo, list(paths), excludes=list(excludes), read_all=read_all, sink=sink)
+    if out.json_mode:
+        out.json_line({"message_type": "dry_run", **summary.to_json()})
+        return
+    for w in summary.warnings:
+        out.warn(f"{w.path}: {w.message}")
+    out.always(f"Would back up: {summary.files_new} new, {summary.files_changed} changed, "
+               f"{summary.files_unchanged} unmodified files; {summary.dirs} directories")
+    out.always(f"Would read {human_bytes(summary.bytes_read)} of {human_bytes(summary.bytes_total)} and add "
+               f"{human_bytes(summary.bytes_added)} before compression (dry run: nothing was written)")
 
 
 def _interval(text: str) -> float:
