@@ -78,7 +78,11 @@ def test_wording_first_backup_plural_and_undo_hint(tmp_path: Path) -> None:
     assert "(incremental) of site blog" in second.stdout
     checked = sitesnap("-r", str(tmp_path / "repo"), "check", cwd=tmp_path)
     assert "checked 2 snapshots, " in checked.stdout
+    plan = sitesnap("-c", "sitesnap.toml", "restore", "latest", "--dry-run", cwd=tmp_path)
+    assert "0 (1 unchanged)" in plan.stdout, plan.stdout  # identical files are not "overwritten"
     (tmp_path / "uploads" / "photo.jpg").write_bytes(b"changed")
+    changed = sitesnap("-c", "sitesnap.toml", "restore", "latest", "--dry-run", cwd=tmp_path)
+    assert "unchanged" not in changed.stdout and " 1 " in changed.stdout
     restored = sitesnap("-c", "sitesnap.toml", "restore", "latest", "--yes", cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
     assert "undo: sitesnap -c sitesnap.toml restore " in restored.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 from rich.table import Table
@@ -145,6 +146,11 @@ def _undo_command(app: AppContext, short: str) -> str:
     return shlex.join([*parts, "restore", short])
 
 
+def _overwrite(item: Any) -> str:
+    """The Overwrite cell of a files source: files replaced, and those already identical ("unchanged")."""
+    return f"{item.overwrite} ({item.unchanged} unchanged)" if item.unchanged else str(item.overwrite)
+
+
 _WIDE = 110
 """Below this many columns the plan lists targets under the table: a database URL does not fit beside it."""
 
@@ -171,7 +177,7 @@ def _show_plan(app: AppContext, plan: object) -> None:
             mode = "replace damaged"
             rows = f"unreadable → {sum(i.after.values())}"
         table.add_row(i.source, i.kind, *((i.target,) if wide else ()), mode,
-                      str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
+                      _overwrite(i) if i.kind == "files" else ("database" if i.exists else "-"),
                       str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
     if not wide:

@@ -43,6 +43,7 @@ class RestoreItem:
     before: dict[str, int] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
     overwrite: int = 0
+    unchanged: int = 0
     create: int = 0
     delete: int = 0
     size: int = 0
@@ -142,7 +143,7 @@ def _plan_item(repo: Repository, snapshot: Snapshot, kind: SourceKind, target: s
     if isinstance(kind, TreeSource):
         path = target or str(kind.path)
         item = RestoreItem(kind.name, kind.type, path, in_place, os.path.exists(path))
-        item.size, item.overwrite, item.create, deletes = plan_tree(repo, snapshot, kind, path)
+        item.size, item.overwrite, item.create, deletes, item.unchanged = plan_tree(repo, snapshot, kind, path)
         item.delete = deletes if in_place else 0
         return item
     if not isinstance(kind, StreamSource):
