@@ -62,3 +62,30 @@ def test_ctrl_c_stops_within_two_seconds_and_the_next_backup_reuses_the_upload(t
     assert summary["bytes_added"] <= total - uploaded_bytes + (1 << 20)
     new_packs = set(_packs(repo)) - set(uploaded)
     assert sum(_packs(repo)[p] for p in new_packs) <= total - uploaded_bytes + (1 << 20)
+
+
+def test_ctrl_c_stops_a_site_backup_and_records_it_cancelled(tmp_path: Path) -> None:
+    from .site import make_site
+    from .site import sitesnap as run
+
+    make_site(tmp_path, upload_bytes=FILE_SIZE)
+    for i in range(6):
+        (tmp_path / "uploads" / f"media{i}.bin").write_bytes(os.urandom(FILE_SIZE))
+    repo = tmp_path / "repo"
+    from .site import env as site_env
+
+    proc = subprocess.Popen([SITESNAP, "-c", "sitesnap.toml", "--limit-upload", "16MiB/s", "backup", "--in-process"],
+                            cwd=tmp_path, env=site_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_packs(repo)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the backup ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    interrupted_at = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - interrupted_at < 2.0
+    assert "stopping" in stderr and "Traceback" not in stderr
+    runs = json.loads(run("-c", "sitesnap.toml", "--json", "runs", "--kind", "backup", cwd=tmp_path).stdout)
+    items = runs if isinstance(runs, list) else runs.get("runs", runs.get("items", []))
+    assert [r["status"] for r in items] == ["cancelled"]

@@ -95,7 +95,8 @@ def run_job(
     repository to finish before giving up with a ``cancelled`` run whose error
     is :class:`RepositoryLocked`.  Raises :class:`UsageError` (nothing
     recorded) for an unknown kind or repository, :class:`CatalogError` when the
-    catalog is unusable; ``KeyboardInterrupt`` is recorded as cancelled and re-raised.
+    catalog is unusable; ``KeyboardInterrupt`` (or the :class:`Interrupted` an interrupted backup
+    raises) is recorded as cancelled and re-raised.
     Alerts are evaluated after the run is closed (:func:`evaluate_site_alerts`), so
     the run's outcome is among the facts; the notifications go into the
     returned result's ``notifications``.
@@ -155,8 +156,11 @@ def _execute(job: JobKind, ctx: JobContext, run: RunInfo, closing: _Closing, loc
             _placeholder(ctx.catalog, cfg, run, dict(ctx.params), ctx.repo_cfg.url)
             closing.placeholder = True
         result = job.function(ctx)
-    except (RepositoryLocked, Interrupted) as exc:
+    except RepositoryLocked as exc:
         return closing("cancelled", exc)
+    except Interrupted as exc:  # Ctrl-C turned into a stopped backup: recorded, then passed on like the interrupt
+        closing("cancelled", exc)
+        raise
     except SitesnapError as exc:
         return closing("failed", exc)
     except KeyboardInterrupt:
