@@ -14,7 +14,8 @@ MIB = 1 << 20
 def test_limit_upload_applies_to_a_site_backup(tmp_path: Path) -> None:
     make_site(tmp_path, upload_bytes=3 * MIB)
     started = time.monotonic()
-    res = sitesnap("-c", "sitesnap.toml", "--limit-upload", "1MiB/s", "backup", "--in-process", cwd=tmp_path)
+    # Not --in-process: a limit given here keeps the backup here even when a scheduler could take it.
+    res = sitesnap("-c", "sitesnap.toml", "--limit-upload", "1MiB/s", "backup", cwd=tmp_path)
     took = time.monotonic() - started
     assert res.returncode == 0, res.stderr
     assert took >= 1.8, f"3 MiB at 1 MiB/s (1 s burst) took only {took:.2f}s: the limit was ignored"

@@ -146,12 +146,14 @@ def site_backup(app: AppContext, tags: list[str], snapshot_type: str, sources: l
     """Back up the site through the recorded-job runner, so the catalog, status and alerts see it.
 
     When the site's scheduler runs on this machine, the backup runs there
-    (see :mod:`sitesnap.runtime.handoff`) unless ``in_process``, ``-r`` or
-    ``--write-only-key`` is given; otherwise it runs in this process.
+    (see :mod:`sitesnap.runtime.handoff`) unless ``in_process``, ``-r``,
+    ``--write-only-key`` or a bandwidth limit is given; otherwise it runs in
+    this process.
     """
     params: dict[str, Any] = {"type": snapshot_type, "tags": tags, "sources": sources, "copy": copy}
     config_file = app.config_file()
-    may_hand_off = not (in_process or app.repo_url or app.write_only_key)
+    # The scheduler runs with its own options: bandwidth limits given here keep the backup in this process.
+    may_hand_off = not (in_process or app.repo_url or app.write_only_key or app.limits)
     if config_file and may_hand_off and _hand_off(app, config_file, params):
         return  # the scheduler checkpoints at its own (default) interval
     if checkpoint_interval is not None:
