@@ -62,26 +62,17 @@ class SiteBackupResult:
 
 
 def backup_site(
-    repo: Repository,
-    cfg: SiteConfig,
-    *,
-    snapshot_type: str = "incremental",
-    tags: list[str] | None = None,
-    sources: list[str] | None = None,
-    sink: ProgressSink = NULL_SINK,
-    hostname: str | None = None,
-    now: datetime | None = None,
-    checkpoint_interval: float | None = None,
+    repo: Repository, cfg: SiteConfig, *, snapshot_type: str = "incremental", tags: list[str] | None = None,
+    sources: list[str] | None = None, sink: ProgressSink = NULL_SINK, hostname: str | None = None,
+    now: datetime | None = None, checkpoint_interval: float | None = None,
 ) -> SiteBackupResult:
     """Capture the site's sources into one snapshot, files first, then database dumps.
 
     The snapshot's time is the moment the run started, or ``now`` when given
-    (simulations and imports; it must be timezone-aware).  A database that
-    fails fails the whole backup (no snapshot is written): a site snapshot
-    that silently lacks its database would be worse than none.  A missing
-    files folder does not stop the databases from being backed up: the
-    snapshot is saved without it and the summary warns ``cannot back up`` (the
-    CLI exits 3, as for unreadable files).
+    (simulations and imports; it must be timezone-aware).  A failing database
+    fails the whole backup (no snapshot): one silently lacking its database
+    would be worse than none.  A missing files folder is left out with a
+    ``cannot back up`` warning (see :func:`_available`).
     """
     kinds = [open_source(src) for src in selected_sources(cfg, sources)]
     if not kinds:
@@ -182,7 +173,9 @@ class _SiteRun:
 def _available(kinds: list[SourceKind]) -> tuple[list[SourceKind], list[ScanWarning]]:
     """The sources that can be backed up, and a warning per files source that cannot (its folder is gone).
 
-    A database that cannot be reached raises; so does a site left with nothing to back up.
+    The databases are backed up all the same and the CLI exits 3, as for
+    unreadable files.  A database that cannot be reached raises; so does a
+    site left with nothing to back up.
     """
     usable: list[SourceKind] = []
     missing: list[ScanWarning] = []
