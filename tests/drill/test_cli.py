@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def test_drill_then_status_in_the_terminal_and_as_json(tmp_path: Path, run_cli: 
 
     text = run_cli("-c", conf, "status", password=None)
     assert text.code == 0 and "site blog: healthy" in text.stdout and "last drill" in text.stdout
+    drill_line = next(line for line in text.stdout.splitlines() if "last drill" in line)
+    assert re.search(r"last drill +[0-9.]+[smhd] ago passed", drill_line), drill_line
 
 
 def test_failed_drill_exits_14_and_status_shows_the_alert(tmp_path: Path, run_cli: Any, receiver: Any) -> None:

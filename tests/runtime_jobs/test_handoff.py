@@ -204,14 +204,12 @@ def test_config_edited_after_the_scheduler_started_runs_here_with_a_note(site, s
 
 def test_a_failing_backup_fails_the_same_way_in_either_place(site, start_scheduler) -> None:
     start_scheduler(site)
-    (site.uploads / "index.html").unlink()
-    (site.uploads / "img" / "logo.bin").unlink()
-    (site.uploads / "img").rmdir()
-    site.uploads.rmdir()
+    # A missing database fails the whole backup (a missing uploads folder only makes it incomplete, below).
+    site.database.unlink()
     handed, here = _cli(site, "backup"), _cli(site, "backup", "--in-process")
     assert handed.returncode == here.returncode == 17
     assert handed.stderr == here.stderr
-    assert handed.stderr.startswith("sitesnap: error: Cannot read source: source 'uploads': ")
+    assert handed.stderr.startswith("sitesnap: error: Cannot read source: source 'db': ")
     assert len(handed.stderr.splitlines()) == 1 and "Traceback" not in handed.stderr
     handed_json = _lines(_cli(site, "backup", "--json").stdout)
     here_json = _lines(_cli(site, "backup", "--json", "--in-process").stdout)
@@ -219,6 +217,20 @@ def test_a_failing_backup_fails_the_same_way_in_either_place(site, start_schedul
     assert errors[0] == errors[1] and errors[0][0]["exit_code"] == 17
     failed = _wait_for_run(site, ("failed",))
     assert failed.error_code == "source"
+
+
+def test_a_missing_uploads_folder_is_incomplete_the_same_way_in_either_place(site, start_scheduler) -> None:
+    start_scheduler(site)
+    (site.uploads / "index.html").unlink()
+    (site.uploads / "img" / "logo.bin").unlink()
+    (site.uploads / "img").rmdir()
+    site.uploads.rmdir()
+    handed, here = _cli(site, "backup"), _cli(site, "backup", "--in-process")
+    assert handed.returncode == here.returncode == 3
+    assert "uploads: cannot back up: source 'uploads': " in handed.stderr
+    assert "Traceback" not in handed.stderr + here.stderr
+    assert [line for line in handed.stderr.splitlines() if "cannot back up" in line] == \
+        [line for line in here.stderr.splitlines() if "cannot back up" in line]
 
 
 def test_client_killed_mid_backup_leaves_the_backup_running_to_the_end(make_site, start_scheduler) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,21 @@ def test_limited_storage_really_limits(tmp_path: Path) -> None:
     download = time.monotonic() - start
     assert 0.9 <= upload <= 3.0
     assert 0.9 <= download <= 3.0
+
+
+def test_a_small_write_does_not_queue_behind_pack_debt(tmp_path: Path) -> None:
+    limited = LimitedStorage(_local(tmp_path), upload_bps=1_000_000)
+    # A pack upload runs the bucket 1 s into debt and waits it off in its thread.
+    pack = threading.Thread(target=limited.write, args=("data/big", b"x" * 2_000_000))
+    pack.start()
+    time.sleep(0.1)
+    start = time.monotonic()
+    limited.write("index/small", b"i" * 4096)
+    assert time.monotonic() - start < 0.3
+    pack.join()
+    start = time.monotonic()
+    limited.write("data/next", b"x" * 500_000)  # the next pack still pays for the index's bytes and the debt
+    assert time.monotonic() - start >= 0.3
 
 
 # -- AppendOnlyStorage -----------------------------------------------------------

@@ -115,7 +115,27 @@ class AppContext:
         self._site = load_config(path)
         for warning in getattr(self._site, "warnings", []):
             self.output.warn(warning)
+        self._apply_global_options(self._site)
         return self._site
+
+    def _apply_global_options(self, site: Any) -> None:
+        """Lay ``--limit-upload``/``--limit-download`` over every configured repository; refuse what cannot apply.
+
+        Site commands hand the config to recorded jobs, which open
+        repositories from it: the limits must be in the config to reach them.
+        A ``--password-file`` for a repository whose config names its own
+        password would be ignored, so it is refused.
+        """
+        for repo_cfg in site.repositories:
+            if "limit_upload" in self.limits:
+                repo_cfg.limit_upload = self.limits["limit_upload"]
+            if "limit_download" in self.limits:
+                repo_cfg.limit_download = self.limits["limit_download"]
+        chosen = self.repository_config()
+        if self.password_file and chosen is not None and chosen.password is not None:
+            raise UsageError(f"--password-file does not apply: repository {chosen.name} has its own password in "
+                             f"{self.config_file()}", hint="Drop --password-file, or remove the password from the "
+                             "repository's [[repositories]] entry.")
 
     def config_file(self) -> str | None:
         """The config file :meth:`site` reads (``-c``, SITESNAP_CONFIG, ./sitesnap.toml), without loading it."""

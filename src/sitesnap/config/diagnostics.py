@@ -9,6 +9,7 @@ written inline).  Both are pure: text in, text out.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -89,10 +90,10 @@ def _explain(error: ErrorDetails, data: Mapping[str, Any]) -> tuple[KeyPath, str
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         choices = _tag_choices(path)
         if kind == "union_tag_not_found":
-            return (*path, "type"), f"missing required key (one of {choices})"
+            return (*path, "type"), f"missing required key (one of {choices}){_near_miss(data, path, 'type')}"
         return (*path, "type"), f"must be one of {choices} (got {ctx.get('tag')!r})"
     if kind == "missing":
-        return path, "missing required key"
+        return path, f"missing required key{_near_miss(data, path[:-1], path[-1]) if path else ''}"
     if kind == "extra_forbidden":
         return path, "unknown key"
     if kind == "literal_error":
@@ -101,6 +102,22 @@ def _explain(error: ErrorDetails, data: Mapping[str, Any]) -> tuple[KeyPath, str
     if kind in _EXPECTED:
         return path, f"expected {_EXPECTED[kind]}, got {describe(value)}"
     return path, _reword(error["msg"])
+
+
+def _near_miss(data: Mapping[str, Any], table: KeyPath, key: str | int) -> str:
+    """`` (did you mean 'type' instead of 'tpye'?)`` when the table holds a key close to the missing one."""
+    current: Any = data
+    for part in table:
+        in_table = isinstance(current, Mapping) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_table or in_list:
+            current = current[part]
+        else:
+            return ""
+    if not isinstance(current, Mapping) or not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, [str(k) for k in current if k != key], n=1, cutoff=0.6)
+    return f" (did you mean {key!r} instead of {close[0]!r}?)" if close else ""
 
 
 def _reword(message: str) -> str:

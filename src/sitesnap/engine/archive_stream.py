@@ -39,7 +39,8 @@ def save_stream(
     window: deque[Future[list[tuple[bytes, int]]]] = deque()
     batch: list[bytes] = []
     batch_bytes = size = 0
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream") as pool:
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-stream")
+    try:
 
         def settle(fut: Future[list[tuple[bytes, int]]]) -> None:
             saved = fut.result()
@@ -69,4 +70,8 @@ def save_stream(
             submit(batch_bytes)
         while window:
             settle(window.popleft())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # an interrupted dump is not waited for
+        raise
+    pool.shutdown(wait=True)
     return content, size

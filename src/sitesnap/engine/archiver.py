@@ -9,9 +9,10 @@ Pipeline (all threads, the native libraries release the GIL):
 - the *tree finalizer* (one thread, post-order) waits for a directory's
   children, encodes its tree and saves it.
 
-Memory is bounded whatever the tree's size: at most ``max_files_in_flight``
-files and ``max_dirs_in_flight`` directories are pending at once, and file
-contents are streamed through the chunker.
+Memory is bounded whatever the tree's size (at most ``max_files_in_flight``
+files and ``max_dirs_in_flight`` directories pending; contents streamed).
+Leaving the ``with`` block on an exception (Ctrl-C) cancels queued reads
+without waiting; reads under way end at their next chunk (``Packer.stop``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sitesnap.format.blob import DATA, TREE
 from sitesnap.format.chunker import Chunker, ChunkerParams
 from sitesnap.format.tree import Node, encode_tree
 from sitesnap.progress import Tracker
+from sitesnap.repository.packer import Stopped
 from sitesnap.sources.files import Excluder, ScanWarning, node_from_stat, scan_dir
 from sitesnap.sources.prescan import Prescan
 
@@ -90,6 +92,7 @@ class Archiver:
         self._file_slots = threading.BoundedSemaphore(max_files_in_flight)
         self._dir_slots = threading.BoundedSemaphore(max_dirs_in_flight)
         self._hardlinks: dict[tuple[int, int], Future[Node]] = {}
+        self._stopping = threading.Event()
 
     def close(self) -> None:
         self._files.shutdown(wait=True)
@@ -98,8 +101,14 @@ class Archiver:
     def __enter__(self) -> Archiver:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close() if exc_type is None else self.stop()
+
+    def stop(self) -> None:
+        """Abandon the run: cancel queued reads and trees, let running reads end at their next chunk."""
+        self._stopping.set()
+        self._files.shutdown(wait=False, cancel_futures=True)
+        self._trees.shutdown(wait=False, cancel_futures=True)
 
     # --- public API -----------------------------------------------------------------
 
@@ -377,6 +386,8 @@ class Archiver:
                 self.tracker.update(bytes_done=total)
             else:
                 for chunk in self._chunker().cut_stream_views(fh):
+                    if self._stopping.is_set():
+                        raise Stopped()
                     content.append(self._save_data(chunk)[0])
                     total += len(chunk)
                     self.tracker.update(bytes_done=len(chunk))

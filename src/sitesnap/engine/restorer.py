@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import pathspec
 
+from sitesnap.engine.restoretarget import make_target
 from sitesnap.errors import RestoreError
 from sitesnap.format.tree import Node
 from sitesnap.process import pid_alive
@@ -112,7 +113,7 @@ class Restorer:
 
     def restore_tree(self, tree_id: bytes, target: str, meta: Node | None = None) -> RestoreSummary:
         """Restore the tree ``tree_id`` so that its entries become ``target``'s entries."""
-        os.makedirs(target, exist_ok=True)
+        make_target(target)
         try:
             root_fd = os.open(target, DIR_FLAGS)
         except OSError as exc:
@@ -142,8 +143,11 @@ class Restorer:
     def restore_file_node(self, node: Node, target_path: str) -> RestoreSummary:
         """Restore one file node to an exact path (used for database dumps and single files)."""
         directory, name = os.path.split(os.path.abspath(target_path))
-        os.makedirs(directory, exist_ok=True)
-        d = Dir(os.open(directory, DIR_FLAGS), "")
+        make_target(directory)
+        try:
+            d = Dir(os.open(directory, DIR_FLAGS), "")
+        except OSError as exc:
+            raise RestoreError(f"cannot open target {directory}: {exc.strerror}") from None
         node = Node(**{**_node_fields(node), "name": os.fsencode(name)})
         try:
             self._writer.add(d, node, name)

@@ -321,7 +321,8 @@ def _per_snapshot_rules(snap: SnapshotMeta, policy: RetentionPolicy, anchor: dat
     else:
         limit = policy.max_age[snap.type]
         assert limit is not None
-        if snap.time > anchor - limit:
+        # An age under a second is "off" (forget --max-age TYPE=off): it keeps nothing, not "younger than 0s".
+        if limit >= timedelta(seconds=1) and snap.time > anchor - limit:
             reasons.append(f"type {snap.type} younger than {format_duration(limit)}")
     tags = set(snap.tags)
     for wanted in policy.tag_sets():

@@ -224,8 +224,13 @@ def _check_pack_sizes(repo: Repository, packs: dict[bytes, list[Any]], report: C
             report.damaged_packs.append(pack_id.hex())
     indexed = {pack_name(p) for p in packs}
     unreferenced = [name for name in sizes if name not in indexed and ".tmp" not in name]
-    for name in unreferenced:
-        report.warnings.append(f"pack {name.rsplit('/', 1)[-1]}: not referenced by any index (prune removes it)")
+    if unreferenced:
+        # Leftovers of an interrupted or failed backup: one line, however many packs.
+        size = sum(sizes[name] for name in unreferenced)
+        report.warnings.append(
+            f"{len(unreferenced)} pack(s) ({size} bytes) not referenced by any index, left by an interrupted "
+            "backup (prune removes them)"
+        )
     return unreferenced
 
 

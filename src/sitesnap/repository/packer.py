@@ -11,12 +11,21 @@ to the open pack is serialized.  A local disk takes packs as files filled
 blob by blob (repository/packfile.py): no pack in memory, one being finished
 in the background.  Network backends get packs built in memory with two in
 flight to hide latency; the memory backend writes them in place.
+
+Checkpoints (as restic, Borg and Kopia have them): every
+``checkpoint_interval`` seconds the packs uploaded so far get an index file,
+and :meth:`Packer.stop` writes one for them when a backup is interrupted, so
+the next backup finds their blobs in the index and does not upload them
+again.  Uploads run in daemon threads: an interrupted backup waits a short
+grace period for them and then exits; an upload cut off by the exit leaves at
+worst a pack nothing references, which ``prune`` removes.
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from sitesnap.format.compress import Compressor
@@ -30,9 +39,16 @@ from sitesnap.repository.packfile import FilePackBuilder
 from sitesnap.repository.sealer import Sealer
 from sitesnap.storage.base import Storage
 
-__all__ = ["Packer", "WriteStats"]
+__all__ = ["CHECKPOINT_INTERVAL", "Packer", "Stopped", "WriteStats"]
 
 Builder = PackBuilder | FilePackBuilder
+
+CHECKPOINT_INTERVAL = 300.0
+"""Seconds between index checkpoints of a running backup (default 5 minutes)."""
+
+
+class Stopped(Exception):
+    """Raised in a writer thread once :meth:`Packer.stop` was called: the run is being abandoned."""
 
 
 @dataclass
@@ -62,7 +78,10 @@ class Packer:
         self._open: dict[int, Builder] = {}  # made on first use
         self._unindexed: dict[bytes, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
-        self._upload_pool: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()
+        self.checkpoint_interval = CHECKPOINT_INTERVAL
+        self._last_checkpoint = time.monotonic()
+        self._index_lock = threading.Lock()
         self._append_packs = callable(getattr(storage, "open_append", None))
         self._sync_uploads = storage.properties.kind == "memory" and not self._append_packs
         self._upload_slots = threading.BoundedSemaphore(1 if self._sync_uploads else 2)
@@ -110,19 +129,32 @@ class Packer:
         return builder
 
     def _submit_pack(self, builder: Builder) -> None:
-        """Seal and upload one pack: here on a local disk, else in the background (at most two in flight)."""
-        self._upload_slots.acquire()
+        """Seal and upload one pack: here on a memory backend, else in a daemon thread (at most two in flight).
+
+        Raises :class:`Stopped` (and drops the pack) once :meth:`stop` was called.
+        """
+        while not self._upload_slots.acquire(timeout=0.1):
+            if self._stopping.is_set():
+                break
+        if self._stopping.is_set():
+            if isinstance(builder, FilePackBuilder):
+                builder.abort()
+            raise Stopped()
         if self._sync_uploads:
             self._upload_pack(builder)
             return
-        if self._upload_pool is None:
-            with self._lock:
-                if self._upload_pool is None:
-                    self._upload_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitesnap-upload")
-        assert self._upload_pool is not None
-        fut = self._upload_pool.submit(self._upload_pack, builder)
+        fut: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                self._upload_pack(builder)
+                fut.set_result(None)
+            except BaseException as exc:
+                fut.set_exception(exc)
+
         with self._lock:
             self._uploads.append(fut)
+        threading.Thread(target=run, name="sitesnap-upload", daemon=True).start()
 
     def _upload_pack(self, builder: Builder) -> None:
         try:
@@ -142,6 +174,45 @@ class Packer:
                 self.stats.packs_written += 1
         finally:
             self._upload_slots.release()
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
+            self.checkpoint()
+
+    def checkpoint(self) -> int:
+        """Write an index file for the packs uploaded so far; returns how many it names.
+
+        Open packs stay open and uploads in flight carry on.  Thread-safe;
+        the blobs named become visible to the next backup's deduplication.
+        """
+        with self._index_lock:
+            with self._lock:
+                unindexed, self._unindexed = self._unindexed, {}
+                self._last_checkpoint = time.monotonic()
+            items = list(unindexed.items())
+            for start in range(0, len(items), PACKS_PER_INDEX):
+                self.index_files.write(IndexFile(dict(items[start : start + PACKS_PER_INDEX])))
+            return len(items)
+
+    def stop(self, grace: float = 1.0) -> int:
+        """Abandon the run: drop open packs, wait up to ``grace`` seconds for uploads, index what arrived.
+
+        Writers blocked on an upload slot raise :class:`Stopped`.  Returns
+        the number of packs the final checkpoint names; uploads still running
+        after ``grace`` are left to the exit (their packs stay unreferenced).
+        """
+        self._stopping.set()
+        with self._lock:
+            abandoned, self._open = list(self._open.values()), {}
+            uploads = list(self._uploads)
+        for builder in abandoned:
+            if isinstance(builder, FilePackBuilder):
+                builder.abort()
+        deadline = time.monotonic() + grace
+        for fut in uploads:
+            try:
+                fut.exception(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+        return self.checkpoint()
 
     def flush(self, *, write_index: bool = True) -> None:
         """Upload open packs, wait for all uploads, then write an index for them.
@@ -160,11 +231,7 @@ class Packer:
             self._submit_pack(builder)
         self._wait_for_uploads()
         if write_index:
-            with self._lock:
-                unindexed, self._unindexed = self._unindexed, {}
-            items = list(unindexed.items())
-            for start in range(0, len(items), PACKS_PER_INDEX):
-                self.index_files.write(IndexFile(dict(items[start : start + PACKS_PER_INDEX])))
+            self.checkpoint()
 
     def _wait_for_uploads(self) -> None:
         with self._lock:
@@ -178,12 +245,15 @@ class Packer:
             raise error
 
     def close(self) -> None:
-        """Drop the packs of a run that failed before ``flush`` (their temp files go); stop the uploader."""
+        """Drop the packs of a run that failed before ``flush`` (their temp files go); wait for uploads.
+
+        After :meth:`stop` uploads are not waited for again.
+        """
         with self._lock:
             abandoned, self._open = list(self._open.values()), {}
+            uploads = [] if self._stopping.is_set() else list(self._uploads)
         for builder in abandoned:
             if isinstance(builder, FilePackBuilder):
                 builder.abort()
-        if self._upload_pool is not None:
-            self._upload_pool.shutdown(wait=True)
-            self._upload_pool = None
+        for fut in uploads:
+            fut.exception()

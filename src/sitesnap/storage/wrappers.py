@@ -234,14 +234,26 @@ class TokenBucket:
             self._sleep(wait)
         return wait
 
+    def charge(self, amount: int) -> None:
+        """Count ``amount`` bytes against the rate without waiting (the next ``take`` pays for them)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate) - amount
+            self._stamp = now
+
 
 class LimitedStorage(Wrapper):
     """Cap average upload and download bandwidth (bytes per second; ``None`` = unlimited).
 
     Writes pay for their bytes before they start; reads pay after they
     return, so a stream of operations never exceeds the limit on average.
-    One bucket per direction is shared by all threads.
+    One bucket per direction is shared by all threads.  Writes up to
+    ``SMALL_WRITE`` bytes (locks, index files, snapshots) are counted but never
+    queue behind the packs in flight: a lock refresh or the index an
+    interrupted backup leaves must not wait for seconds of pack debt.
     """
+
+    SMALL_WRITE = 256 << 10
 
     def __init__(
         self,
@@ -263,7 +275,11 @@ class LimitedStorage(Wrapper):
 
     def write(self, name: str, data: Buffer, *, exclusive: bool = False) -> None:
         if self.upload is not None:
-            self.upload.take(len(data))
+            size = len(memoryview(data))
+            if size <= self.SMALL_WRITE:
+                self.upload.charge(size)
+            else:
+                self.upload.take(size)
         self.inner.write(name, data, exclusive=exclusive)
 
 

@@ -68,8 +68,16 @@ def _show_check(app: AppContext, report: dict[str, Any]) -> None:
         out.warn(w)
     for e in report["errors"]:
         click.echo(f"error: {e}", err=True)
-    out.always(f"checked {report['snapshots']} snapshots, {report['trees']} trees, {report['packs']} packs"
-               + (f"; read {report['packs_read']} packs, {report['blobs_read']} blobs" if report["packs_read"] else ""))
+    counts = f"{_n(report['snapshots'], 'snapshot')}, {_n(report['trees'], 'tree')}, {_n(report['packs'], 'pack')}"
+    read = ""
+    if report["packs_read"]:
+        read = f"; read {_n(report['packs_read'], 'pack')}, {_n(report['blobs_read'], 'blob')}"
+    out.always(f"checked {counts}{read}")
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 snapshot``, ``2 snapshots``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 COMMANDS = [check]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from sitesnap.cli.context import AppContext, pass_app
-from sitesnap.errors import UsageError
-
-if TYPE_CHECKING:
-    pass
 from sitesnap.cli.commands.prune import prune_options, show_prune, with_prune_options
+from sitesnap.cli.context import AppContext, pass_app
+from sitesnap.cli.recorded import in_repository
+from sitesnap.errors import UsageError
 
 
 @click.command()
@@ -58,17 +56,22 @@ def forget(app: AppContext, snapshot_ids: tuple[str, ...], dry_run: bool, keep_l
         keep_within=parse_duration(keep_within) if keep_within else None,
         keep_tags=tuple(keep_tags) or None, group_by=tuple(group_by.split(",")) if group_by else None,
     )
-    out = app.output
-    with app.open_repo() as repo:
+    options = prune_options(max_unused, max_repack) if then_prune else None
+
+    def work(repo: Any, sink: Any) -> tuple[Any, Any]:
         result = forget_snapshots(repo, policy=policy, snapshot_refs=list(snapshot_ids) or None,
                                   site=cfg.site.name if cfg is not None else None, dry_run=dry_run)
-        _show_forget(app, result)
-        if then_prune:
-            from sitesnap.repository.prune import prune as run_prune
+        if options is None:
+            return result, None
+        from sitesnap.repository.prune import prune as run_prune
 
-            with out.progress("prune") as sink:
-                pruned = run_prune(repo, prune_options(max_unused, max_repack), dry_run=dry_run, sink=sink)
-            show_prune(app, pruned, dry_run)
+        return result, run_prune(repo, options, dry_run=dry_run, sink=sink)
+
+    params = {"dry_run": dry_run, "snapshots": list(snapshot_ids), "prune": then_prune}
+    result, pruned = in_repository(app, "forget", params, work, record=not dry_run)
+    _show_forget(app, result)
+    if pruned is not None:
+        show_prune(app, pruned, dry_run)
 
 
 def _show_forget(app: AppContext, plan: Any) -> None:

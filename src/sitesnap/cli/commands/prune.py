@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from sitesnap.cli.context import AppContext, pass_app
 from sitesnap.cli.output import human_bytes
+from sitesnap.cli.recorded import in_repository
 from sitesnap.errors import UsageError
-
-if TYPE_CHECKING:
-    pass
 
 
 def _percent(value: str) -> float:
@@ -93,8 +91,9 @@ def prune(app: AppContext, dry_run: bool, max_unused: str, max_repack: str | Non
     from sitesnap.repository.prune import prune as run_prune
 
     options = prune_options(max_unused, max_repack)
-    with app.open_repo() as repo, app.output.progress("prune") as sink:
-        plan = run_prune(repo, options, dry_run=dry_run, sink=sink)
+    params = {"dry_run": dry_run, "max_unused": options.max_unused, "max_repack": options.max_repack}
+    plan = in_repository(app, "prune", params, lambda repo, sink: run_prune(repo, options, dry_run=dry_run,
+                                                                            sink=sink), record=not dry_run)
     show_prune(app, plan, dry_run)
 
 

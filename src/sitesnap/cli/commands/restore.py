@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import click
 from rich.table import Table
@@ -40,7 +42,10 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
     """
     out = app.output
     if target is None:
-
+        if app.site() is None and (app.repo_url or os.environ.get("SITESNAP_REPOSITORY")):
+            raise UsageError("restoring from -r needs --target DIR (where to write the files)",
+                             hint="e.g. sitesnap -r REPO restore latest --target ./restored; "
+                                  "or pass -c sitesnap.toml to restore the site's sources to their places.")
         site_restore(app, snapshot, at_time, list(sources), list(targets), dry_run=dry_run, yes=yes,
                      safety=not no_safety_snapshot)
         return
@@ -48,7 +53,6 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
         raise click.UsageError("give a SNAPSHOT (ID, prefix or 'latest') to restore")
     from sitesnap.engine.browse import find_node
     from sitesnap.engine.restorer import Restorer
-    from sitesnap.errors import UsageError
     from sitesnap.progress import Tracker
 
     with app.open_repo() as repo, repo.lock(operation="restore"), out.progress("restore") as sink:
@@ -61,8 +65,6 @@ def restore(app: AppContext, snapshot: str | None, target: str | None, includes:
         if node.type == "dir" and node.subtree is not None:
             summary = restorer.restore_tree(node.subtree, target)
         elif node.type == "file":
-            import os
-
             summary = restorer.restore_file_node(node, os.path.join(target, node.display_name))
         else:
             raise UsageError(f"{subpath}: cannot restore a {node.type} on its own")
@@ -125,13 +127,35 @@ def site_restore(app: AppContext, ref: str | None, at: str | None, sources: list
         return
     if result.get("safety_snapshot"):
         short = result["safety_snapshot"][:8]
-        out.always(f"pre-restore snapshot {short} holds the previous state (undo: sitesnap restore {short})")
+        out.always(f"pre-restore snapshot {short} holds the previous state (undo: {_undo_command(app, short)})")
     for item in result.get("items", []):
         verified = "row counts verified" if item["kind"] != "files" else "every blob verified"
         as_of = f" as of {item['state_time']}" if item.get("state_time") else ""
         out.always(f"restored {item['source']} -> {item['target']}{as_of} ({verified})")
         if item.get("result", {}).get("kept_damaged"):
             out.always(f"  the damaged database was kept as {item['result']['kept_damaged']}")
+
+
+def _undo_command(app: AppContext, short: str) -> str:
+    """The command that restores the pre-restore snapshot, with the same config and repository options."""
+    import shlex
+
+    parts = ["sitesnap"]
+    config = app.config_file()
+    if config:
+        parts += ["-c", config]
+    if app.repo_url:
+        parts += ["-r", app.repo_url]
+    return shlex.join([*parts, "restore", short])
+
+
+def _overwrite(item: Any) -> str:
+    """The Overwrite cell of a files source: files replaced, and those already identical ("unchanged")."""
+    return f"{item.overwrite} ({item.unchanged} unchanged)" if item.unchanged else str(item.overwrite)
+
+
+_WIDE = 110
+"""Below this many columns the plan lists targets under the table: a database URL does not fit beside it."""
 
 
 def _show_plan(app: AppContext, plan: object) -> None:
@@ -144,9 +168,11 @@ def _show_plan(app: AppContext, plan: object) -> None:
     elif plan.snapshot is not None:
         out.always(f"Restore plan: snapshot {plan.snapshot.short_id} of "
                    f"{plan.snapshot.time.astimezone():%Y-%m-%d %H:%M:%S} ({plan.snapshot.type})")
+    wide = out.console.width >= _WIDE
     table = Table(box=None, header_style="bold")
-    for col in ("Source", "Kind", "Target", "Mode", "Overwrite", "Create", "Delete", "Rows before → after"):
-        table.add_column(col)
+    for col in ("Source", "Kind", *(("Target",) if wide else ()), "Mode", "Overwrite", "Create", "Delete",
+                "Rows before → after"):
+        table.add_column(col, overflow="fold")
     for i in plan.items:
         mode = ("in place" if i.exists else "create") if i.in_place else ("overwrite" if i.exists else "new")
         rows = ""
@@ -158,10 +184,14 @@ def _show_plan(app: AppContext, plan: object) -> None:
             rows = f"unreadable → {sum(i.after.values())}"
         if i.continuous:
             rows = f"{sum(i.before.values()) if i.exists else 0} → replayed log"
-        table.add_row(i.source, i.kind, i.target, mode,
-                      str(i.overwrite) if i.kind == "files" else ("database" if i.exists else "-"),
+        table.add_row(i.source, i.kind, *((i.target,) if wide else ()), mode,
+                      _overwrite(i) if i.kind == "files" else ("database" if i.exists else "-"),
                       str(i.create) if i.kind == "files" else "", str(i.delete) if i.kind == "files" else "", rows)
     out.console.print(table)
+    if not wide:
+        out.always("Targets:")
+        for i in plan.items:
+            out.always(f"  {i.source}: {i.target}")
     for i in plan.items if plan.at is not None else []:
         how = "log replay" if i.continuous else "snapshot"
         out.always(f"{i.source}: as of {i.state_time} ({how}), {i.behind_seconds:g} s before the requested time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -17,6 +18,14 @@ def _ago(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit} ago"
     return f"{seconds:.0f}s ago"
+
+
+def _since(iso: str) -> str:
+    """An ISO time as "5.0m ago", like the last backup's line."""
+    when = datetime.fromisoformat(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return _ago(max(0.0, (datetime.now(UTC) - when).total_seconds()))
 
 
 def _pct(value: float | None) -> str:
@@ -52,7 +61,7 @@ def status(app: AppContext) -> None:
         out.always("  last drill    never")
     else:
         verdict = "passed" if drill_["ok"] else f"FAILED: {drill_['message']}"
-        out.always(f"  last drill    {drill_['at']} {verdict}, RTO {drill_['rto_seconds'] or 0:.1f}s")
+        out.always(f"  last drill    {_since(drill_['at'])} {verdict}, RTO {drill_['rto_seconds'] or 0:.1f}s")
     rates = state["success_rate"]
     out.always(f"  success rate  24h {_pct(rates['24h'])}  7d {_pct(rates['7d'])}  30d {_pct(rates['30d'])}")
     for repo in state["repositories"]:

@@ -21,15 +21,16 @@ from typing import Any, BinaryIO
 
 from sitesnap.config import SiteConfig
 from sitesnap.engine.archiver import Archiver, ArchiveSummary
-from sitesnap.engine.backup import find_parent, root_meta, snapshot_summary
+from sitesnap.engine.backup import checkpointed, find_parent, root_meta, snapshot_summary
 from sitesnap.engine.browse import find_node
 from sitesnap.engine.site.selection import selected_sources
-from sitesnap.errors import UsageError
+from sitesnap.errors import SourceError, UsageError
 from sitesnap.format.snapshot import Snapshot
 from sitesnap.format.tree import Node
 from sitesnap.progress import NULL_SINK, ProgressSink, Tracker
 from sitesnap.repository.repository import Repository
 from sitesnap.sources.db import DumpInfo, DumpInfoFuture
+from sitesnap.sources.files import ScanWarning
 from sitesnap.sources.kind import SourceKind, StreamSource, TreeSource
 from sitesnap.sources.registry import open_source
 
@@ -61,28 +62,22 @@ class SiteBackupResult:
 
 
 def backup_site(
-    repo: Repository,
-    cfg: SiteConfig,
-    *,
-    snapshot_type: str = "incremental",
-    tags: list[str] | None = None,
-    sources: list[str] | None = None,
-    sink: ProgressSink = NULL_SINK,
-    hostname: str | None = None,
-    now: datetime | None = None,
+    repo: Repository, cfg: SiteConfig, *, snapshot_type: str = "incremental", tags: list[str] | None = None,
+    sources: list[str] | None = None, sink: ProgressSink = NULL_SINK, hostname: str | None = None,
+    now: datetime | None = None, checkpoint_interval: float | None = None,
 ) -> SiteBackupResult:
     """Capture the site's sources into one snapshot, files first, then database dumps.
 
     The snapshot's time is the moment the run started, or ``now`` when given
-    (simulations and imports; it must be timezone-aware).  A source that fails
-    fails the whole backup (no snapshot is written): a site snapshot that
-    silently lacks its database would be worse than none.
+    (simulations and imports; it must be timezone-aware).  A failing database
+    fails the whole backup (no snapshot): one silently lacking its database
+    would be worse than none.  A missing files folder is left out with a
+    ``cannot back up`` warning (see :func:`_available`).
     """
     kinds = [open_source(src) for src in selected_sources(cfg, sources)]
     if not kinds:
         raise UsageError("the site configuration has no sources to back up")
-    for kind in kinds:
-        kind.check_available()
+    kinds, missing = _available(kinds)
     started_at = now or datetime.now(UTC)
     started = time.monotonic()
     host = hostname or socket.gethostname()
@@ -94,13 +89,15 @@ def backup_site(
         parent = find_parent(repo, lambda s: s.site == site and s.hostname == host)
         if parent is not None:
             tracker.update(bytes_total=int(parent.summary.get("bytes_total", 0)))
-        with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
-                      read_all=snapshot_type == "full") as archiver:
-            root = run.archive(archiver, parent)
-            summary = archiver.summary
-        # Send the latest counters now: the last packs may take a while to upload.
-        tracker.update(phase="upload", force=True)
-        repo.flush()
+        with checkpointed(repo, checkpoint_interval):
+            with Archiver(repo, repo.config.chunker, tracker, stream_chunker=repo.config.stream_chunker,
+                          read_all=snapshot_type == "full") as archiver:
+                root = run.archive(archiver, parent)
+                summary = archiver.summary
+                summary.warnings[:0] = missing
+            # Send the latest counters now: the last packs may take a while to upload.
+            tracker.update(phase="upload", force=True)
+            repo.flush()
         duration = time.monotonic() - started
         assert root.subtree is not None
         snap = Snapshot(
@@ -171,6 +168,32 @@ class _SiteRun:
             })
         children = [archiver.make_dir(root_meta(os.fsencode(name)), nodes) for name, nodes in sections.items()]
         return archiver.make_dir(root_meta(), children).result()
+
+
+def _available(kinds: list[SourceKind]) -> tuple[list[SourceKind], list[ScanWarning]]:
+    """The sources that can be backed up, and a warning per files source that cannot (its folder is gone).
+
+    The databases are backed up all the same and the CLI exits 3, as for
+    unreadable files.  A database that cannot be reached raises; so does a
+    site left with nothing to back up.
+    """
+    usable: list[SourceKind] = []
+    missing: list[ScanWarning] = []
+    first_error: SourceError | None = None
+    for kind in kinds:
+        try:
+            kind.check_available()
+        except SourceError as exc:
+            if not isinstance(kind, TreeSource):
+                raise
+            first_error = first_error or exc
+            detail = exc.kwargs.get("detail") or exc.message
+            missing.append(ScanWarning(kind.name, f"cannot back up: {detail}; not in this snapshot"))
+            continue
+        usable.append(kind)
+    if not usable and first_error is not None:
+        raise first_error
+    return usable, missing
 
 
 def _done(node: Node) -> Future[Node]:

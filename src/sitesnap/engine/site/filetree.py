@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,32 @@ from sitesnap.sources.kind import TreeSource
 __all__ = ["plan_tree", "restore_tree"]
 
 
-def plan_tree(repo: Repository, snapshot: Snapshot, kind: TreeSource, target: str) -> tuple[int, int, int, int]:
-    """(size, files overwritten, created, present only in the target) for restoring ``kind`` to ``target``."""
+def plan_tree(repo: Repository, snapshot: Snapshot, kind: TreeSource,
+              target: str) -> tuple[int, int, int, int, int]:
+    """(size, files overwritten, created, present only in the target, unchanged) for restoring ``kind`` to ``target``.
+
+    A file already there with the snapshot's size and modification time is
+    counted as unchanged, not as overwritten (the test a backup uses too).
+    """
     node = find_node(repo, snapshot.tree, kind.tree_path())
     wanted: dict[str, Node] = {}
     if node.subtree is not None:
         wanted = {p.lstrip("/"): n for p, n in walk_tree(repo, node.subtree) if n.type != "dir"}
     existing = set(_existing_files(Path(target), kind.excluder()))
-    return (sum(n.size for n in wanted.values()), len(existing & wanted.keys()), len(wanted.keys() - existing),
-            len(existing - wanted.keys()))
+    both = existing & wanted.keys()
+    same = sum(1 for rel in both if _same_file(Path(target) / rel, wanted[rel]))
+    return (sum(n.size for n in wanted.values()), len(both) - same, len(wanted.keys() - existing),
+            len(existing - wanted.keys()), same)
+
+
+def _same_file(path: Path, node: Node) -> bool:
+    """True when ``path`` is a regular file with ``node``'s size and modification time."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return node.type == "file" and stat.S_ISREG(st.st_mode) and st.st_size == node.size \
+        and st.st_mtime_ns == node.mtime_ns
 
 
 def _existing_files(root: Path, excluder: Excluder) -> list[str]:

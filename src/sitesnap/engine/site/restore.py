@@ -60,6 +60,7 @@ class RestoreItem:
     before: dict[str, int] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
     overwrite: int = 0
+    unchanged: int = 0
     create: int = 0
     delete: int = 0
     size: int = 0
@@ -230,7 +231,7 @@ def _plan_item(repo: Repository, snapshot: Snapshot, kind: SourceKind, target: s
         path = target or str(kind.path)
         item = RestoreItem(kind.name, kind.type, path, in_place, os.path.exists(path),
                            occupied=not in_place and occupied_path(path))
-        item.size, item.overwrite, item.create, deletes = plan_tree(repo, snapshot, kind, path)
+        item.size, item.overwrite, item.create, deletes, item.unchanged = plan_tree(repo, snapshot, kind, path)
         item.delete = deletes if in_place else 0
         return item
     if not isinstance(kind, StreamSource):
@@ -244,6 +245,8 @@ def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, targe
     raw = kind.resolve_target(target) if target is not None else None
     try:
         state = kind.inspect(raw)
+    except UsageError as exc:
+        raise _wrong_target(kind, target) if target is not None else exc from None
     except SourceError as exc:
         if not kind.restores_damaged:
             raise
@@ -254,6 +257,13 @@ def _plan_stream(repo: Repository, snapshot: Snapshot, kind: StreamSource, targe
     return RestoreItem(kind.name, kind.type, kind.public_target(state.target), target is None, state.exists,
                        before=dict(state.tables), after=dict(info.tables), size=node.size, raw_target=raw or "",
                        occupied=occupied)
+
+
+def _wrong_target(kind: StreamSource, target: str) -> UsageError:
+    """``--to NAME=TARGET`` of the wrong kind: say what the source is and what a target of it looks like."""
+    return UsageError(f"--to {kind.name}={target}: source {kind.name!r} is a {kind.type} database, so the "
+                      f"target must be a {kind.type} database too",
+                      hint=f"Give a target like the source's own: {kind.public_target(kind.origin())}")
 
 
 def _restore_stream(

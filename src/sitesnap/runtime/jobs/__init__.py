@@ -3,7 +3,8 @@
 Public API::
 
     run_job(kind, site_cfg, params, *, catalog, triggered_by, sink=None, run_id=None,
-            actor="", worker="", password=None, lock_wait=0.0) -> RunResult
+            actor="", worker="", password=None, lock_wait=0.0, function=None) -> RunResult
+    reconcile_records(catalog, site_cfg, repo_cfg, repo) -> Reconciled   # records == snapshot IDs
     job_kinds() -> Mapping[str, JobKind]              # backup, restore, check, ... (registry.KINDS)
     reap_stale_runs(catalog, *, site=None) -> list[RunInfo]
     rebuild_catalog(site_cfg, catalog, *, password=None) -> RebuildReport
@@ -15,6 +16,7 @@ from __future__ import annotations
 from sitesnap.runtime.jobs.filelock import FileLock, LockBusy
 from sitesnap.runtime.jobs.kinds import BACKUP_SNAPSHOT_TYPES, JobContext, JobFunction
 from sitesnap.runtime.jobs.rebuild import RebuildReport, rebuild_catalog
+from sitesnap.runtime.jobs.reconcile import Reconciled, reconcile_records
 from sitesnap.runtime.jobs.records import record_fields, record_type
 from sitesnap.runtime.jobs.registry import KINDS, LOCKED_KINDS, JobKind, job_kind, job_kinds
 from sitesnap.runtime.jobs.runner import RunResult, run_job, run_lock
@@ -31,12 +33,14 @@ __all__ = [
     "JobKind",
     "LockBusy",
     "RebuildReport",
+    "Reconciled",
     "RunResult",
     "job_kind",
     "job_kinds",
     "placeholder_id",
     "reap_stale_runs",
     "rebuild_catalog",
+    "reconcile_records",
     "record_fields",
     "record_type",
     "run_is_abandoned",

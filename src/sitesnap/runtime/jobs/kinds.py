@@ -51,9 +51,25 @@ class JobContext:
 
     @contextmanager
     def repository(self) -> Iterator[Repository]:
-        """The run's repository, opened, and closed afterwards."""
+        """The run's repository, opened, and closed afterwards; the catalog is reconciled with it at the end."""
         with open_site_repository(self.repo_cfg, self.password) as repo:
             yield repo
+            self.reconcile(repo)
+
+    def reconcile(self, repo: Repository) -> None:
+        """Bring the records in step with the site's primary repository (see :mod:`.reconcile`); never raises."""
+        if self.repo_cfg.name != self.cfg.primary.name:
+            return
+        from sitesnap.runtime.jobs.reconcile import reconcile_records
+
+        try:
+            done = reconcile_records(self.catalog, self.cfg, self.repo_cfg, repo)
+        except Exception as exc:
+            self.log(f"warning: catalog not reconciled with the repository: {exc}")
+            return
+        if done.changed:
+            self.log(f"catalog reconciled with the repository: {len(done.added)} record(s) added, "
+                     f"{len(done.removed)} removed")
 
     def param_list(self, name: str) -> list[str] | None:
         value = self.params.get(name)
@@ -113,8 +129,13 @@ def parse_time(value: Any) -> datetime | None:
     return when
 
 
+def _seconds(value: Any) -> float | None:
+    """A number of seconds from a job parameter (None when not given)."""
+    return None if value is None else float(value)
+
+
 def backup_job(ctx: JobContext) -> dict[str, Any]:
-    """Params: ``type`` (incremental|full|snapshot|realtime), ``tags``, ``sources``, ``time``.
+    """Params: ``type`` (incremental|full|snapshot|realtime), ``tags``, ``sources``, ``time``, ``checkpoint_interval``.
 
     A ``full`` backup re-reads everything and then checks the repository's
     structure.  The catalog record is written before the run is closed.
@@ -130,8 +151,12 @@ def backup_job(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"triggered by: {'; '.join(str(r) for r in ctx.params['reasons'])}")
     with ctx.repository() as repo:
         result = backup_site(repo, ctx.cfg, snapshot_type=snapshot_type, tags=ctx.param_list("tags"),
-                             sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")))
+                             sources=ctx.param_list("sources"), sink=ctx.sink, now=parse_time(ctx.params.get("time")),
+                             checkpoint_interval=_seconds(ctx.params.get("checkpoint_interval")))
         ctx.result.update(result.to_json())
+        unread = [w.path for w in result.archive.warnings if w.message.startswith("cannot ")]
+        if unread:  # saved without them: the run says so, for status and alerts
+            ctx.result["incomplete"] = unread
         for warning in result.archive.warnings:
             ctx.log(f"warning: {warning.path}: {warning.message}")
         ctx.log(f"snapshot {result.snapshot.short_id} ({snapshot_type}) saved in {result.duration:.2f}s")

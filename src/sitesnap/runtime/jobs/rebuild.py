@@ -10,19 +10,16 @@ snapshot) and of other repositories are left alone.  Idempotent.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from sitesnap.catalog import Catalog
 from sitesnap.config import SiteConfig
 from sitesnap.runtime.jobs.kinds import open_site_repository
+from sitesnap.runtime.jobs.reconcile import is_ours, site_records
 from sitesnap.runtime.jobs.records import record_fields
 
 __all__ = ["RebuildReport", "rebuild_catalog"]
-
-_SNAPSHOT_ID = re.compile(r"[0-9a-f]{64}")
-
 
 @dataclass
 class RebuildReport:
@@ -34,17 +31,6 @@ class RebuildReport:
     def to_dict(self) -> dict[str, Any]:
         return {"repository": self.repository, "written": self.written, "removed": self.removed,
                 "damaged": self.damaged}
-
-
-def _site_records(catalog: Catalog, site: str) -> list[Any]:
-    out: list[Any] = []
-    page = 1
-    while True:
-        batch = catalog.list_backup_records(site=site, page=page, per_page=500, sort="created_at")
-        out += batch.items
-        if page >= batch.pages:
-            return out
-        page += 1
 
 
 def rebuild_catalog(site_cfg: SiteConfig, catalog: Catalog, *, repository: str | None = None,
@@ -62,10 +48,8 @@ def rebuild_catalog(site_cfg: SiteConfig, catalog: Catalog, *, repository: str |
         present.add(snap.id)
         catalog.upsert_backup_record(snap.id, **record_fields(snap, repository=repo_cfg.name, location=repo_cfg.url))
         report.written.append(snap.id)
-    for rec in _site_records(catalog, site):
-        ours = repo_cfg.name in rec.storage_providers or not rec.storage_providers
-        if _SNAPSHOT_ID.fullmatch(rec.backup_id) and rec.backup_id not in present and ours \
-                and rec.backup_id not in report.damaged:
+    for rec in site_records(catalog, site):
+        if is_ours(rec, repo_cfg.name) and rec.backup_id not in present and rec.backup_id not in report.damaged:
             catalog.delete_backup_record(rec.backup_id)
             report.removed.append(rec.backup_id)
     catalog.add_audit(actor, "catalog.rebuild", site, details={"repository": repo_cfg.name,

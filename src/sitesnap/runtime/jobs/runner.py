@@ -13,6 +13,7 @@ stays as a failed record otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import traceback
@@ -25,7 +26,7 @@ from sitesnap.config import SiteConfig
 from sitesnap.errors import Interrupted, RepositoryLocked, SitesnapError, UsageError
 from sitesnap.progress import ProgressSink
 from sitesnap.runtime.jobs.filelock import FileLock, LockBusy, describe_holder
-from sitesnap.runtime.jobs.kinds import JobContext
+from sitesnap.runtime.jobs.kinds import JobContext, JobFunction
 from sitesnap.runtime.jobs.recorder import RunRecorder
 from sitesnap.runtime.jobs.registry import JobKind, job_kind, job_kinds
 from sitesnap.runtime.jobs.sizes import with_sizes
@@ -79,9 +80,14 @@ def run_job(
     kind: str, site_cfg: SiteConfig, params: dict[str, Any] | None = None, *, catalog: Catalog,
     triggered_by: str = "cli", sink: ProgressSink | None = None, run_id: str | None = None,
     actor: str = "", worker: str = "", password: str | None = None, lock_wait: float = 0.0,
+    function: JobFunction | None = None,
 ) -> RunResult:
     """Run one operation on a site, record it, then evaluate the site's alerts; never raises for
     the operation's own failure.
+
+    ``function`` replaces the kind's job function for this run: an edge
+    whose options the kind's params do not carry (``forget SNAPSHOT_ID``,
+    ``prune --max-unused``) runs its own call, recorded as that kind.
 
     ``params`` are the kind's parameters (see :mod:`.registry`) plus
     ``repository`` (a repository name; default: the primary).  ``run_id``
@@ -90,7 +96,8 @@ def run_job(
     repository to finish before giving up with a ``cancelled`` run whose error
     is :class:`RepositoryLocked`.  Raises :class:`UsageError` (nothing
     recorded) for an unknown kind or repository, :class:`CatalogError` when the
-    catalog is unusable; ``KeyboardInterrupt`` is recorded as cancelled and re-raised.
+    catalog is unusable; ``KeyboardInterrupt`` (or the :class:`Interrupted` an interrupted backup
+    raises) is recorded as cancelled and re-raised.
     Alerts are evaluated after the run is closed (:func:`evaluate_site_alerts`), so
     the run's outcome is among the facts; the notifications go into the
     returned result's ``notifications``.
@@ -100,6 +107,8 @@ def run_job(
     if job is None:
         raise UsageError(f"unknown or unavailable job kind {kind!r}",
                          hint=f"Available: {', '.join(sorted(job_kinds()))}.")
+    if function is not None:
+        job = dataclasses.replace(job, function=function)
     repo_name = params.get("repository")
     repo_cfg = site_cfg.repository(str(repo_name)) if repo_name else site_cfg.primary
     reap_stale_runs(catalog, site=site_cfg.site.name)
@@ -150,6 +159,9 @@ def _execute(job: JobKind, ctx: JobContext, run: RunInfo, closing: _Closing, loc
         result = with_sizes(job.name, ctx, job.function(ctx))
     except RepositoryLocked as exc:
         return closing("cancelled", exc)
+    except Interrupted as exc:  # Ctrl-C turned into a stopped backup: recorded, then passed on like the interrupt
+        closing("cancelled", exc)
+        raise
     except SitesnapError as exc:
         return closing("failed", exc)
     except KeyboardInterrupt:
