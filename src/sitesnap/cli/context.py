@@ -220,17 +220,16 @@ class AppContext:
             repo.close()
 
     def _open_write_only(self, path: str) -> Repository:
+        from sitesnap.engine.opening import open_storage_of
         from sitesnap.repository.repository import Repository
         from sitesnap.repository.writeonly import WriteOnlyKey
-        from sitesnap.storage.registry import open_storage
 
         try:
             with open(path, "rb") as fh:
                 key = WriteOnlyKey.from_bytes(fh.read(), path)
         except OSError as exc:
             raise UsageError(f"cannot read write-only key {path}: {exc.strerror}") from None
-        target = self.target()
-        storage = open_storage(target.url, target.options)
+        storage = open_storage_of(self.target())
         try:
             return Repository.open_write_only(storage, key)
         except BaseException:

@@ -46,7 +46,7 @@ from typing import Any
 from sitesnap.config import SiteConfig
 from sitesnap.engine.copyverify import verify_written
 from sitesnap.engine.logcopy import copy_log_segments
-from sitesnap.engine.opening import PasswordSource, open_target, target_of
+from sitesnap.engine.opening import PasswordSource, open_storage_of, open_target, target_of, url_target
 from sitesnap.errors import CopyFailed, SitesnapError
 from sitesnap.format.blob import DATA, TREE
 from sitesnap.format.snapshot import Snapshot
@@ -335,9 +335,7 @@ def init_with_params_of(
     Its encryption key is fresh, so neither repository's password opens the
     other; copies between them keep blob IDs and move only missing blobs.
     """
-    from sitesnap.storage.registry import open_storage
-
-    storage = open_storage(url, options)
+    storage = open_storage_of(url_target(url, options))
     try:
         return Repository.init(storage, password, kdf=kdf, chunker=src.config.chunker,
                                compression=src.config.compression, id_key=src.master.id_key,

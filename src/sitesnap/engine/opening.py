@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from sitesnap.format.chunker import ChunkerParams
 from sitesnap.repository import keys
 from sitesnap.repository.repository import Repository
 from sitesnap.secrets import SecretRef, resolve
+from sitesnap.storage.base import Storage
 from sitesnap.storage.registry import open_storage
 
 if TYPE_CHECKING:  # the configuration models (pydantic) load only for commands that read a config
@@ -43,7 +45,9 @@ __all__ = [
     "environment_passwords",
     "given_password",
     "open_repository",
+    "open_storage_of",
     "open_target",
+    "opened_storage",
     "password_file",
     "read_password_file",
     "repository_target",
@@ -142,6 +146,22 @@ def choose_password(target: RepositoryTarget, sources: Sequence[PasswordSource])
 
 
 # --- opening --------------------------------------------------------------------------------
+
+
+def open_storage_of(target: RepositoryTarget) -> Storage:
+    """The storage of ``target``, not unlocked: for what needs no master key (listing its size,
+    importing a key file, opening with a write-only key).  The caller closes it."""
+    return open_storage(target.url, target.options)
+
+
+@contextmanager
+def opened_storage(target: RepositoryTarget) -> Iterator[Storage]:
+    """:func:`open_storage_of` for a ``with`` block; a call that fails closes the storage."""
+    storage = open_storage_of(target)
+    try:
+        yield storage
+    finally:
+        storage.close()
 
 
 def open_target(target: RepositoryTarget, sources: Sequence[PasswordSource]) -> Repository:

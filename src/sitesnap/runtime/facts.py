@@ -83,19 +83,14 @@ def measure_repository(repo_cfg: RepositoryConfig) -> RepositoryMeasure | None:
     thousand objects on S3).  Returns None, and logs why, when the storage
     cannot be listed.
     """
-    from sitesnap.engine.opening import repository_target
-    from sitesnap.storage.registry import open_storage
+    from sitesnap.engine.opening import opened_storage, target_of
 
     try:
-        url, options, _ = repository_target(repo_cfg)
-        storage = open_storage(url, options)
-        try:
+        with opened_storage(target_of(repo_cfg)) as storage:
             used = snapshots = 0
             for obj in storage.list(""):
                 used += obj.size
                 snapshots += obj.name.startswith("snapshots/")
-        finally:
-            storage.close()
     except SitesnapError as exc:
         _log.warning("cannot measure repository %s: %s", repo_cfg.name, exc.message)
         return None

@@ -154,16 +154,13 @@ def key_import(app: AppContext, key_file: str) -> None:
     Needs only the repository URL and the key file's own password (or
     recovery code): it works when every key file in the repository is gone.
     """
+    from sitesnap.engine.opening import opened_storage, url_target
     from sitesnap.repository.repository import Repository
-    from sitesnap.storage.registry import open_storage
 
     with open(key_file, "rb") as fh:
         raw = fh.read()
-    storage = open_storage(app.repository_url(), app.storage_options())
-    try:
+    with opened_storage(url_target(app.repository_url(), app.storage_options())) as storage:
         key_id = Repository.import_key_file(storage, raw, app.password())
-    finally:
-        storage.close()
     _done(app, "imported", key_id)
 
 
