@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,7 +36,7 @@ def continuous_site(site: Site) -> None:
 def capture_once(site: Site) -> None:
     repo = Repository.open(LocalStorage(site.root / "repo"), PASSWORD)
     try:
-        run_capture(repo, [("blog", str(site.sqlite))], once=True)
+        run_capture(repo, [SimpleNamespace(name="blog", type="sqlite", path=site.sqlite, continuous=True)], once=True)
     finally:
         repo.close()
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sitesnap.capture.pgwal import WalFile, server_bin
 from sitesnap.capture.pgwaldump import scan_xacts
+from sitesnap.engine.pgcapture import ENGINE
 from sitesnap.engine.pgrestore import wal_file_bytes
 from sitesnap.errors import RestoreError, SourceError
 from sitesnap.format.logseg import LOG, LogSegment
@@ -36,7 +37,7 @@ __all__ = ["fetch_wal", "push_wal"]
 
 def _generations(repo: Repository, source: str) -> list[Generation]:
     timeline = build_timelines(logstream.load_segments(repo, source)).get(source)
-    return [g for g in (timeline.generations if timeline else []) if g.base.params.get("engine") == "postgres"]
+    return [g for g in (timeline.generations if timeline else []) if g.base.params.get("engine") == ENGINE]
 
 
 def _commit_times(repo: Repository, gen: Generation, wal: WalFile, path: Path, scan_from: int,
@@ -81,7 +82,7 @@ def push_wal(repo: Repository, source: str, path: Path) -> str:
                                      int(last.params.get("last_xact_lsn", 0)))
     end_time = max([last.end_time_ns, *(t for _lsn, _c, t in xacts)])
     commits = sum(1 for _lsn, c, _t in xacts if c)
-    params = {"engine": "postgres", "timeline": wal.timeline, "scan_from": scan_from,
+    params = {"engine": ENGINE, "timeline": wal.timeline, "scan_from": scan_from,
               "last_xact_lsn": xacts[-1][0] if xacts else int(last.params.get("last_xact_lsn", 0)),
               "commits": commits, "aborts": len(xacts) - commits,
               "first_xact_ns": min((t for _l, _c, t in xacts), default=0),

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, cast
 
 from sitesnap.capture.pgcluster import RecoveryCluster
 from sitesnap.capture.pgwal import WalFile, server_bin, server_package, wal_file_at
+from sitesnap.engine.pgcapture import ENGINE
 from sitesnap.engine.replay import RestoredAt, source_timelines, to_datetime, to_time_ns
 from sitesnap.errors import RestoreError
 from sitesnap.format.logseg import LogSegment
@@ -79,7 +80,7 @@ def plan_recovery(repo: Repository, source: str, at: datetime) -> Recovery:
     """What restoring ``source`` to ``at`` replays; RestoreError when it cannot be exact."""
     at_ns = to_time_ns(at)
     timeline = source_timelines(repo).get(source)
-    gens = [g for g in (timeline.generations if timeline else []) if g.base.params.get("engine") == "postgres"]
+    gens = [g for g in (timeline.generations if timeline else []) if g.base.params.get("engine") == ENGINE]
     if not gens:
         raise RestoreError(f"source {source!r} has no continuous PostgreSQL capture in this repository",
                            hint="Set continuous = true on the source and run 'sitesnap capture'.")

@@ -29,14 +29,14 @@ INCOMPLETE_EXIT = 3
 @click.option("--no-copy", is_flag=True, help="With a site config: do not copy to the other repositories afterwards.")
 @click.option("--in-process", is_flag=True,
               help="With a site config: run here even if the site's scheduler is running.")
-@click.option("--checkpoint-interval", metavar="DURATION", default="5m", show_default=True,
+@click.option("--checkpoint-interval", metavar="DURATION", default=None, show_default="5m",
               help="Index what was uploaded this often, so an interrupted backup's data is reused.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="With PATHS: read and chunk as a backup would, say what it would read and add; write nothing.")
 @pass_app
 def backup(app: AppContext, paths: tuple[str, ...], tags: tuple[str, ...], excludes: tuple[str, ...],
            snapshot_type: str | None, sources: tuple[str, ...], no_copy: bool, in_process: bool,
-           checkpoint_interval: str, dry_run: bool) -> None:
+           checkpoint_interval: str | None, dry_run: bool) -> None:
     """Back up PATHS, or the whole site of the config when no PATHS are given.
 
     Unchanged files (same size, mtime, ctime and inode as in the parent
@@ -109,8 +109,12 @@ def _dry_run(app: AppContext, paths: tuple[str, ...], excludes: tuple[str, ...],
                f"{human_bytes(summary.bytes_added)} before compression (dry run: nothing was written)")
 
 
-def _interval(text: str) -> float:
-    """``--checkpoint-interval`` in seconds; a malformed or non-positive duration is a usage error."""
+def _interval(text: str | None) -> float:
+    """``--checkpoint-interval`` in seconds (default 5 minutes); a malformed or non-positive duration is a
+    usage error.  The duration parser loads only when one is given: a path backup must not load the
+    configuration models at start-up."""
+    if text is None:
+        return 300.0
     from sitesnap.config.units import parse_duration
 
     try:

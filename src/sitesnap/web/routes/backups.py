@@ -177,8 +177,9 @@ def restore_backup(backup_id: str, body: RestoreIn) -> tuple[dict[str, Any], int
         audit("restore.refused", snap.id, reason="not confirmed", **details)
         raise UsageError("this restore overwrites live data; confirm it",
                          hint=f'Send "confirm": "{cfg.site.name}" after reviewing the plan (dry_run: true).')
+    # The snapshot chosen for ``at`` is restored (the newest at or before it); the time goes to the audit log.
     params = {"snapshot": snap.id, "sources": body.sources, "targets": dict(body.targets),
-              "safety": body.safety_snapshot, "at": at}
+              "safety": body.safety_snapshot}
     run_id = state.start_job("restore", cfg, params, _actor())
     audit("restore.start", snap.id, run_id=run_id, **details)
     return {"plan": plan_json, "run_id": run_id}, 202
