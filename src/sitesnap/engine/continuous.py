@@ -27,6 +27,7 @@ from sitesnap.capture.sqlite import DEFAULT_WAL_LIMIT, Batch, Discontinuity, Sql
 from sitesnap.engine.continuous_kinds import Capture, open_capture
 from sitesnap.errors import UsageError
 from sitesnap.format.logseg import BASE, LOG, Commit, LogSegment
+from sitesnap.process import pid_alive
 from sitesnap.repository import logstream
 from sitesnap.repository.logtimeline import build_timelines
 from sitesnap.repository.repository import Repository
@@ -48,21 +49,11 @@ def remove_stale_base_copies(directory: str | None = None) -> int:
     removed = 0
     for entry in root.glob(f"{_BASE_PREFIX}*-*"):
         pid_text = entry.name[len(_BASE_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
